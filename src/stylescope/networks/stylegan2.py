@@ -1,0 +1,316 @@
+"""StyleGAN2 synthesis network: modulated convolutions with demodulation and skip ToRGB outputs.
+
+Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (CVPR 2020,
+arXiv:1912.04958). Matches the 'skip' generator architecture of config F: a learned 4x4 constant,
+one modulated 3x3 conv at 4x4 and two per higher resolution (the first upsamples), and a modulated
+1x1 ToRGB per resolution whose outputs are upsampled and summed. Block at resolution r reads
+ws[i : i + 3] where the last of the three (its ToRGB latent) is also the first latent of the next
+block, so num_ws = 2 * log2(img_resolution) - 2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from stylescope.networks.base import StyleLayerInfo
+from stylescope.networks.layers import (
+    FullyConnectedLayer,
+    NoiseInjection,
+    NoiseMode,
+    bias_act,
+    channels_at,
+    make_fir_filter,
+    modulated_conv2d,
+    resolution_log2,
+    upsample2d,
+)
+from stylescope.utils import assert_shape
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally upsampling), noise, bias and leaky ReLU.
+
+    Args:
+        in_channels: input feature maps.
+        out_channels: output feature maps.
+        w_dim: latent size read by the style affine.
+        resolution: output resolution.
+        up: 2 to upsample the input by 2, else 1.
+        use_noise: add per-pixel noise with learned strength.
+        conv_clamp: clamp outputs to +-conv_clamp; None means no clamp.
+        kernel_size: conv kernel width.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: int = 1,
+        use_noise: bool = True,
+        conv_clamp: float | None = None,
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.up = up
+        self.conv_clamp = conv_clamp
+        # Styles start at 1 so that the layer begins as an unmodulated conv.
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.noise = NoiseInjection(resolution) if use_noise else None
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("resample_filter", make_fir_filter(), persistent=False)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.weight_gain
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: NoiseMode = "random",
+        fused_modconv: bool = False,
+    ) -> torch.Tensor:
+        in_res = self.resolution // self.up
+        assert_shape(x, [None, self.in_channels, in_res, in_res], f"SynthesisLayer@{in_res} x")
+        # The equalized-LR gain is folded into the styles: N*I multiplies instead of O*I*K*K.
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(
+            x, self.weight, styles, up=self.up, resample_filter=self.resample_filter,
+            fused=fused_modconv,
+        )
+        if self.noise is not None:
+            x = self.noise(x, noise_mode)
+        return bias_act(x, self.bias.to(x.dtype), "lrelu", clamp=self.conv_clamp)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"w_dim={self.w_dim}, resolution={self.resolution}, up={self.up}, "
+            f"weight_gain={self.weight_gain:.6g}"
+        )
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv without demodulation, from features to image channels."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.weight_gain
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = False) -> torch.Tensor:
+        assert_shape(x, [None, self.in_channels, None, None], "ToRGBLayer x")
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"weight_gain={self.weight_gain:.6g}"
+        )
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: [const | upsampling conv0] -> conv1 -> ToRGB added to the upsampled image.
+
+    Args:
+        in_channels: input feature maps; 0 for the first block, which starts from a constant.
+        out_channels: feature maps of conv1 (and of conv0 unless `mid_channels` is given).
+        w_dim: latent size.
+        resolution: resolution of this block.
+        img_channels: image channels.
+        mid_channels: feature maps between conv0 and conv1 (defaults to out_channels).
+        use_noise: add per-pixel noise.
+        conv_clamp: activation clamp; None means none.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        mid_channels: int | None = None,
+        use_noise: bool = True,
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        mid_channels = out_channels if mid_channels is None else mid_channels
+        self.register_buffer("resample_filter", make_fir_filter(), persistent=False)
+
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn(mid_channels, resolution, resolution))
+            self.conv0 = None
+        else:
+            self.const = None
+            self.conv0 = SynthesisLayer(
+                in_channels, mid_channels, w_dim, resolution, up=2, use_noise=use_noise,
+                conv_clamp=conv_clamp,
+            )
+        self.conv1 = SynthesisLayer(
+            mid_channels, out_channels, w_dim, resolution, use_noise=use_noise,
+            conv_clamp=conv_clamp,
+        )
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = 1
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: NoiseMode = "random",
+        fused_modconv: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        num_block_ws = self.num_conv + self.num_torgb
+        assert_shape(ws, [None, num_block_ws, self.w_dim], f"b{self.resolution} ws")
+        w_iter = iter(ws.unbind(dim=1))
+
+        # Features.
+        if self.const is not None:
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = x.contiguous(memory_format=memory_format)
+            x = self.conv1(x, next(w_iter), noise_mode, fused_modconv)
+        else:
+            x = self.conv0(x, next(w_iter), noise_mode, fused_modconv)
+            x = self.conv1(x, next(w_iter), noise_mode, fused_modconv)
+
+        # Skip architecture: upsample the running image and add this resolution's ToRGB.
+        y = self.torgb(x, next(w_iter), fused_modconv).float()
+        img = y if img is None else upsample2d(img, self.resample_filter) + y
+        return x, img
+
+    def extra_repr(self) -> str:
+        return (
+            f"resolution={self.resolution}, in_channels={self.in_channels}, "
+            f"out_channels={self.out_channels}"
+        )
+
+
+class SynthesisNetwork(nn.Module):
+    """StyleGAN2 synthesis: ws [N, num_ws, w_dim] -> img [N, img_channels, R, R].
+
+    Args:
+        w_dim: latent size.
+        img_resolution: output resolution, a power of two >= 4.
+        img_channels: output channels.
+        channel_base: feature maps at resolution r are min(channel_base / r, channel_max).
+        channel_max: largest number of feature maps.
+        conv_clamp: activation clamp in every layer; None means none.
+        use_noise: add per-pixel noise in every conv.
+        channel_overrides: output channels per layer name ('b8.conv0', 'b16.conv1', 'b4.const')
+            that replace the defaults; pruned generators are built from these.
+    """
+
+    architecture = "stylegan2"
+
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int = 3,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        conv_clamp: float | None = None,
+        use_noise: bool = True,
+        channel_overrides: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.channels_last = False
+        log2 = resolution_log2(img_resolution)
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        overrides = dict(channel_overrides or {})
+
+        def width(name: str, res: int) -> int:
+            return int(overrides.pop(name, channels_at(res, channel_base, channel_max)))
+
+        in_channels = 0
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            mid = width(f"b{res}.const" if res == 4 else f"b{res}.conv0", res)
+            out = width(f"b{res}.conv1", res)
+            block = SynthesisBlock(
+                in_channels, out, w_dim, res, img_channels, mid_channels=mid,
+                use_noise=use_noise, conv_clamp=conv_clamp,
+            )
+            setattr(self, f"b{res}", block)
+            self.num_ws += block.num_conv
+            in_channels = out
+        self.num_ws += 1  # The last ToRGB latent.
+        if overrides:
+            raise KeyError(f"channel_overrides name unknown layers: {sorted(overrides)}")
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: NoiseMode = "random",
+        fused_modconv: bool | None = None,
+    ) -> torch.Tensor:
+        assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
+        if fused_modconv is None:
+            # Grouped convolutions pay off on GPUs at inference; on CPU the plain path is faster.
+            fused_modconv = ws.device.type == "cuda" and not self.training
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+
+        x = img = None
+        w_idx = 0
+        for block in self.blocks():
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            x, img = block(x, img, block_ws, noise_mode, fused_modconv, memory_format)
+            w_idx += block.num_conv
+        return img
+
+    def style_layers(self) -> list[StyleLayerInfo]:
+        """Every style-reading layer in forward order, with its `ws` index and channel counts."""
+        infos = []
+        w_idx = 0
+        for block in self.blocks():
+            res = block.resolution
+            layers = [("conv0", block.conv0), ("conv1", block.conv1)]
+            layers = [(n, m) for n, m in layers if m is not None]
+            for i, (name, layer) in enumerate(layers):
+                infos.append(StyleLayerInfo(
+                    f"b{res}.{name}", "modconv", layer, layer.affine, w_idx + i, res,
+                    layer.in_channels, layer.out_channels,
+                ))
+            infos.append(StyleLayerInfo(
+                f"b{res}.torgb", "torgb", block.torgb, block.torgb.affine, w_idx + block.num_conv,
+                res, block.torgb.in_channels, block.torgb.out_channels,
+            ))
+            w_idx += block.num_conv
+        return infos
