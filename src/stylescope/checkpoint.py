@@ -106,7 +106,9 @@ def load_network(
     return module.to(device).eval()
 
 
-def load_state_strict(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+def load_state_strict(
+    module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str
+) -> None:
     """Load a state dict, reporting missing, unexpected and mis-shaped entries by name."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))

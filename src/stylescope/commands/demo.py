@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     }
     (out / "summary.json").write_text(json.dumps(costs, indent=2))
     total = costs["generator"][-1]
-    print(f"demo [1/2] generator: {total['params']:,} parameters, {total['macs'] / 1e6:.1f} MMAC/img")
+    print(
+        f"demo [1/2] generator: {total['params']:,} parameters, {total['macs'] / 1e6:.1f} MMAC/img"
+    )
 
     # Samples from fixed seeds.
     seeds = list(range(16 if args.quick else 64))

@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{title}")
         print(f"  {'block':18s} {'params':>12s} {'MMACs':>12s} {'MFLOPs':>12s}")
         for row in rows:
-            print(f"  {row.name:18s} {row.params:12,d} {row.macs / 1e6:12.2f} {row.flops / 1e6:12.2f}")
+            print(
+                f"  {row.name:18s} {row.params:12,d} {row.macs / 1e6:12.2f} {row.flops / 1e6:12.2f}"
+            )
     return 0
 
 

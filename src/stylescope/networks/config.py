@@ -70,7 +70,14 @@ class NetworkConfig:
             raise ValueError(
                 f"architecture must be 'stylegan2' or 'stylegan', got {self.architecture!r}"
             )
-        positive = ("img_channels", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
+        positive = (
+            "img_channels",
+            "z_dim",
+            "w_dim",
+            "mapping_layers",
+            "channel_base",
+            "channel_max",
+        )
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
@@ -127,38 +134,93 @@ def get_config(name: str, **overrides: Any) -> NetworkConfig:
 
 # Small configs for CPUs: 2-layer mapping (as StyleGAN2-ADA's 'auto' config) and 128 feature maps,
 # sized so that training reaches recognisable faces within minutes on two cores.
-register_config(NetworkConfig(
-    name="faces32", architecture="stylegan2", img_resolution=32, z_dim=256, w_dim=256,
-    mapping_layers=2, channel_base=16384, channel_max=128, conv_clamp=256,
-    description="CPU default: StyleGAN2 at 32x32, 128 feature maps, 2-layer mapping",
-))
-register_config(NetworkConfig(
-    name="faces64", architecture="stylegan2", img_resolution=64, z_dim=256, w_dim=256,
-    mapping_layers=2, channel_base=4096, channel_max=128, conv_clamp=256,
-    description="CPU: StyleGAN2 at 64x64, 128 feature maps (64 at 64x64), 2-layer mapping",
-))
-register_config(NetworkConfig(
-    name="faces32-sg1", architecture="stylegan", img_resolution=32, z_dim=256, w_dim=256,
-    mapping_layers=2, channel_base=16384, channel_max=128,
-    description="CPU: original StyleGAN (AdaIN) at 32x32, 128 feature maps",
-))
-register_config(NetworkConfig(
-    name="faces64-sg1", architecture="stylegan", img_resolution=64, z_dim=256, w_dim=256,
-    mapping_layers=2, channel_base=4096, channel_max=128,
-    description="CPU: original StyleGAN (AdaIN) at 64x64, 128 feature maps (64 at 64x64)",
-))
-register_config(NetworkConfig(
-    name="paper256", architecture="stylegan2", img_resolution=256, channel_base=16384,
-    channel_max=512, mapping_layers=8, conv_clamp=256, mbstd_group_size=8,
-    description="StyleGAN2-ADA paper256: 256x256, half-width feature maps, 8-layer mapping",
-))
-register_config(NetworkConfig(
-    name="ffhq1024", architecture="stylegan2", img_resolution=1024, channel_base=32768,
-    channel_max=512, mapping_layers=8, conv_clamp=256,
-    description="StyleGAN2 config F at 1024x1024 (FFHQ)",
-))
-register_config(NetworkConfig(
-    name="ffhq1024-sg1", architecture="stylegan", img_resolution=1024, channel_base=16384,
-    channel_max=512, mapping_layers=8,
-    description="Original StyleGAN FFHQ generator at 1024x1024",
-))
+register_config(
+    NetworkConfig(
+        name="faces32",
+        architecture="stylegan2",
+        img_resolution=32,
+        z_dim=256,
+        w_dim=256,
+        mapping_layers=2,
+        channel_base=16384,
+        channel_max=128,
+        conv_clamp=256,
+        description="CPU default: StyleGAN2 at 32x32, 128 feature maps, 2-layer mapping",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="faces64",
+        architecture="stylegan2",
+        img_resolution=64,
+        z_dim=256,
+        w_dim=256,
+        mapping_layers=2,
+        channel_base=4096,
+        channel_max=128,
+        conv_clamp=256,
+        description="CPU: StyleGAN2 at 64x64, 128 feature maps (64 at 64x64), 2-layer mapping",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="faces32-sg1",
+        architecture="stylegan",
+        img_resolution=32,
+        z_dim=256,
+        w_dim=256,
+        mapping_layers=2,
+        channel_base=16384,
+        channel_max=128,
+        description="CPU: original StyleGAN (AdaIN) at 32x32, 128 feature maps",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="faces64-sg1",
+        architecture="stylegan",
+        img_resolution=64,
+        z_dim=256,
+        w_dim=256,
+        mapping_layers=2,
+        channel_base=4096,
+        channel_max=128,
+        description="CPU: original StyleGAN (AdaIN) at 64x64, 128 feature maps (64 at 64x64)",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="paper256",
+        architecture="stylegan2",
+        img_resolution=256,
+        channel_base=16384,
+        channel_max=512,
+        mapping_layers=8,
+        conv_clamp=256,
+        mbstd_group_size=8,
+        description="StyleGAN2-ADA paper256: 256x256, half-width feature maps, 8-layer mapping",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="ffhq1024",
+        architecture="stylegan2",
+        img_resolution=1024,
+        channel_base=32768,
+        channel_max=512,
+        mapping_layers=8,
+        conv_clamp=256,
+        description="StyleGAN2 config F at 1024x1024 (FFHQ)",
+    )
+)
+register_config(
+    NetworkConfig(
+        name="ffhq1024-sg1",
+        architecture="stylegan",
+        img_resolution=1024,
+        channel_base=16384,
+        channel_max=512,
+        mapping_layers=8,
+        description="Original StyleGAN FFHQ generator at 1024x1024",
+    )
+)

@@ -118,8 +118,12 @@ class Discriminator(nn.Module):
 
         for res in self.block_resolutions:
             block = DiscriminatorBlock(
-                config.channels(res), config.channels(res // 2), res, config.img_channels,
-                has_fromrgb=self.progressive or res == config.img_resolution, conv_clamp=clamp,
+                config.channels(res),
+                config.channels(res // 2),
+                res,
+                config.img_channels,
+                has_fromrgb=self.progressive or res == config.img_resolution,
+                conv_clamp=clamp,
             )
             setattr(self, f"b{res}", block)
 
@@ -134,7 +138,10 @@ class Discriminator(nn.Module):
             else None
         )
         self.b4 = DiscriminatorEpilogue(
-            config.channels(4), self.cmap_dim, config.mbstd_group_size, config.mbstd_num_channels,
+            config.channels(4),
+            self.cmap_dim,
+            config.mbstd_group_size,
+            config.mbstd_num_channels,
             conv_clamp=clamp,
         )
 

@@ -105,7 +105,9 @@ class Generator(nn.Module):
 def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, crossover: int) -> torch.Tensor:
     """Style mixing: layers [0, crossover) from ws_a and [crossover, num_ws) from ws_b."""
     if ws_a.shape != ws_b.shape:
-        raise ValueError(f"style mixing needs equal shapes, got {list(ws_a.shape)} and {list(ws_b.shape)}")
+        raise ValueError(
+            f"style mixing needs equal shapes, got {list(ws_a.shape)} and {list(ws_b.shape)}"
+        )
     if not 0 <= crossover <= ws_a.shape[1]:
         raise ValueError(f"crossover {crossover} is outside [0, {ws_a.shape[1]}]")
     return torch.cat([ws_a[:, :crossover], ws_b[:, crossover:]], dim=1)

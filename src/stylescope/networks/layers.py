@@ -105,7 +105,7 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Halve the resolution: FIR low-pass then keep every second pixel. [N,C,H,W] -> [N,C,H/2,W/2]."""
+    """Halve the resolution: FIR low-pass, then every second pixel. [N,C,H,W] -> [N,C,H/2,W/2]."""
     channels = x.shape[1]
     pad = (f.shape[-1] - 2) // 2
     x = F.pad(x, (pad, pad, pad, pad))
@@ -194,7 +194,9 @@ class FullyConnectedLayer(nn.Module):
         self.lr_multiplier = lr_multiplier
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         if bias:
-            init = torch.broadcast_to(torch.as_tensor(bias_init, dtype=torch.float32), [out_features])
+            init = torch.broadcast_to(
+                torch.as_tensor(bias_init, dtype=torch.float32), [out_features]
+            )
             self.bias = nn.Parameter(init.clone() / lr_multiplier)
         else:
             self.bias = None
@@ -309,7 +311,8 @@ def modulated_conv2d(
         weight: shared kernel [O, I, K, K], already multiplied by its equalized-LR gain.
         styles: per-sample input-channel scales [N, I].
         up: 2 to upsample by 2 with the FIR filter.
-        demodulate: divide each output channel by the norm of its modulated kernel (StyleGAN2 eq. 3).
+        demodulate: divide each output channel by the norm of its modulated kernel
+            (StyleGAN2 eq. 3).
         fused: run as one grouped convolution with a kernel per sample; otherwise scale the
             activations before and after one shared convolution. Both give the same numbers; the
             plain path is faster on CPU, the fused one often on GPU at small batch.

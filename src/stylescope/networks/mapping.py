@@ -73,7 +73,9 @@ class MappingNetwork(nn.Module):
         x = normalize_2nd_moment(z.float())
         if self.embed is not None:
             if c is None:
-                raise ValueError(f"this mapping network is conditional: pass c of size {self.c_dim}")
+                raise ValueError(
+                    f"this mapping network is conditional: pass c of size {self.c_dim}"
+                )
             assert_shape(c, [z.shape[0], self.c_dim], "c")
             y = normalize_2nd_moment(self.embed(c.float()))
             x = torch.cat([x, y], dim=1)

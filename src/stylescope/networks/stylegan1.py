@@ -63,7 +63,9 @@ class AdaINLayer(nn.Module):
         self.resolution = resolution
         self.up = up
         self.conv = (
-            Conv2dLayer(in_channels, out_channels, 3, bias=False, up=up) if in_channels > 0 else None
+            Conv2dLayer(in_channels, out_channels, 3, bias=False, up=up)
+            if in_channels > 0
+            else None
         )
         self.noise = NoiseInjection(resolution) if use_noise else None
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -117,7 +119,11 @@ class AdaINBlock(nn.Module):
         else:
             self.const = None
         self.layer0 = AdaINLayer(
-            in_channels, mid_channels, w_dim, resolution, up=1 if in_channels == 0 else 2,
+            in_channels,
+            mid_channels,
+            w_dim,
+            resolution,
+            up=1 if in_channels == 0 else 2,
             use_noise=use_noise,
         )
         self.layer1 = AdaINLayer(mid_channels, out_channels, w_dim, resolution, use_noise=use_noise)
@@ -230,8 +236,16 @@ class AdaINSynthesisNetwork(nn.Module):
         for i, block in enumerate(self.blocks()):
             for j, name in enumerate(("layer0", "layer1")):
                 layer = getattr(block, name)
-                infos.append(StyleLayerInfo(
-                    f"b{block.resolution}.{name}", "adain", layer, layer.affine, 2 * i + j,
-                    block.resolution, layer.in_channels, layer.out_channels,
-                ))
+                infos.append(
+                    StyleLayerInfo(
+                        f"b{block.resolution}.{name}",
+                        "adain",
+                        layer,
+                        layer.affine,
+                        2 * i + j,
+                        block.resolution,
+                        layer.in_channels,
+                        layer.out_channels,
+                    )
+                )
         return infos

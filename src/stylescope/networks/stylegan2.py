@@ -85,7 +85,11 @@ class SynthesisLayer(nn.Module):
         # The equalized-LR gain is folded into the styles: N*I multiplies instead of O*I*K*K.
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(
-            x, self.weight, styles, up=self.up, resample_filter=self.resample_filter,
+            x,
+            self.weight,
+            styles,
+            up=self.up,
+            resample_filter=self.resample_filter,
             fused=fused_modconv,
         )
         if self.noise is not None:
@@ -118,7 +122,9 @@ class ToRGBLayer(nn.Module):
     def effective_weight(self) -> torch.Tensor:
         return self.weight * self.weight_gain
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = False
+    ) -> torch.Tensor:
         assert_shape(x, [None, self.in_channels, None, None], "ToRGBLayer x")
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
@@ -171,11 +177,20 @@ class SynthesisBlock(nn.Module):
         else:
             self.const = None
             self.conv0 = SynthesisLayer(
-                in_channels, mid_channels, w_dim, resolution, up=2, use_noise=use_noise,
+                in_channels,
+                mid_channels,
+                w_dim,
+                resolution,
+                up=2,
+                use_noise=use_noise,
                 conv_clamp=conv_clamp,
             )
         self.conv1 = SynthesisLayer(
-            mid_channels, out_channels, w_dim, resolution, use_noise=use_noise,
+            mid_channels,
+            out_channels,
+            w_dim,
+            resolution,
+            use_noise=use_noise,
             conv_clamp=conv_clamp,
         )
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
@@ -262,8 +277,14 @@ class SynthesisNetwork(nn.Module):
             mid = width(f"b{res}.const" if res == 4 else f"b{res}.conv0", res)
             out = width(f"b{res}.conv1", res)
             block = SynthesisBlock(
-                in_channels, out, w_dim, res, img_channels, mid_channels=mid,
-                use_noise=use_noise, conv_clamp=conv_clamp,
+                in_channels,
+                out,
+                w_dim,
+                res,
+                img_channels,
+                mid_channels=mid,
+                use_noise=use_noise,
+                conv_clamp=conv_clamp,
             )
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
@@ -304,13 +325,29 @@ class SynthesisNetwork(nn.Module):
             layers = [("conv0", block.conv0), ("conv1", block.conv1)]
             layers = [(n, m) for n, m in layers if m is not None]
             for i, (name, layer) in enumerate(layers):
-                infos.append(StyleLayerInfo(
-                    f"b{res}.{name}", "modconv", layer, layer.affine, w_idx + i, res,
-                    layer.in_channels, layer.out_channels,
-                ))
-            infos.append(StyleLayerInfo(
-                f"b{res}.torgb", "torgb", block.torgb, block.torgb.affine, w_idx + block.num_conv,
-                res, block.torgb.in_channels, block.torgb.out_channels,
-            ))
+                infos.append(
+                    StyleLayerInfo(
+                        f"b{res}.{name}",
+                        "modconv",
+                        layer,
+                        layer.affine,
+                        w_idx + i,
+                        res,
+                        layer.in_channels,
+                        layer.out_channels,
+                    )
+                )
+            infos.append(
+                StyleLayerInfo(
+                    f"b{res}.torgb",
+                    "torgb",
+                    block.torgb,
+                    block.torgb.affine,
+                    w_idx + block.num_conv,
+                    res,
+                    block.torgb.in_channels,
+                    block.torgb.out_channels,
+                )
+            )
             w_idx += block.num_conv
         return infos

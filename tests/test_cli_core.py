@@ -1,0 +1,81 @@
+"""The CLI commands of the core package: summary, generate from a config, demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from stylescope.cli import main
+from stylescope.commands import CommandError, parse_int_list
+from stylescope.networks import Generator, get_config
+from stylescope.networks.summary import count_macs, generator_costs
+
+
+def test_parse_int_list():
+    assert parse_int_list("0-3,7, 10-11") == [0, 1, 2, 3, 7, 10, 11]
+    for bad in ("", "a", "3-1", "-2"):
+        with pytest.raises(CommandError):
+            parse_int_list(bad)
+
+
+def test_summary_table_and_json(capsys):
+    assert main(["summary", "faces32"]) == 0
+    out = capsys.readouterr().out
+    assert "synthesis.b32" in out and "Discriminator" in out
+    assert main(["summary", "faces32", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    total = payload["generator"][-1]
+    assert total["name"] == "total" and total["flops"] == 2 * total["macs"]
+    blocks = sum(row["macs"] for row in payload["generator"][:-1])
+    assert blocks == pytest.approx(total["macs"], rel=0.01)
+
+
+def test_summary_unknown_config(capsys):
+    assert main(["summary", "nope"]) == 2
+    assert "unknown network config 'nope'" in capsys.readouterr().err
+
+
+def test_mac_count_of_one_convolution():
+    import torch
+
+    conv = torch.nn.Conv2d(4, 8, 3, padding=1, bias=False)
+    assert count_macs(conv, torch.zeros(1, 4, 16, 16))[""] == 4 * 8 * 9 * 16 * 16
+
+
+def test_generator_costs_cover_every_block():
+    G = Generator(get_config("faces32"))
+    rows = generator_costs(G)
+    assert [r.name for r in rows][-1] == "total"
+    assert rows[-1].params == G.num_parameters()
+    # The 32x32 block dominates: two 3x3 convs at 128 channels are ~190 MMACs.
+    assert 150e6 < rows[-2].macs < 250e6
+
+
+def test_generate_from_config(tmp_path, capsys):
+    out = tmp_path / "gen"
+    code = main(["generate", "--config", "faces32", "--seeds", "0-3", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "grid.png",
+        "seed0000.png",
+        "seed0001.png",
+        "seed0002.png",
+        "seed0003.png",
+    ]
+    assert Image.open(out / "grid.png").size == (64, 64)
+
+
+def test_generate_reports_bad_options(tmp_path, capsys):
+    assert main(["generate", "--config", "faces32", "--seeds", "x", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    missing = tmp_path / "missing.safetensors"
+    assert main(["generate", "--network", str(missing), "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_demo_quick(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "samples.png").is_file()
+    assert json.loads((tmp_path / "summary.json").read_text())["generator"][-1]["macs"] > 0

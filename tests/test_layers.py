@@ -1,0 +1,158 @@
+"""Layer primitives: equalized-LR gains, resampling, modulated convolution paths."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from stylescope.networks.layers import (
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MinibatchStdLayer,
+    NoiseInjection,
+    bias_act,
+    conv2d_resample,
+    downsample2d,
+    make_fir_filter,
+    modulated_conv2d,
+    upsample2d,
+)
+from stylescope.networks.stylegan2 import SynthesisLayer
+from stylescope.utils import ShapeError, assert_shape
+
+
+def test_fully_connected_gain_and_init():
+    layer = FullyConnectedLayer(256, 64, lr_multiplier=0.01)
+    assert layer.weight_gain == pytest.approx(0.01 / math.sqrt(256))
+    assert layer.bias_gain == 0.01
+    # Raw weights ~ N(0, 1 / lr_multiplier^2): effective weights ~ N(0, 1 / fan_in).
+    assert layer.weight.std().item() == pytest.approx(100, rel=0.05)
+    assert layer.effective_weight().std().item() == pytest.approx(1 / 16, rel=0.05)
+    assert "weight_gain=0.000625" in repr(layer)
+
+
+def test_fully_connected_keeps_activation_scale():
+    x = torch.randn(4096, 512)
+    y = FullyConnectedLayer(512, 512)(x)
+    assert y.square().mean().item() == pytest.approx(1.0, rel=0.1)
+    y = FullyConnectedLayer(512, 512, activation="lrelu")(x)
+    # Leaky ReLU with gain sqrt(2) keeps the second moment at (1 + 0.2^2) / 2 * 2 = 1.04.
+    assert y.square().mean().item() == pytest.approx(1.04, rel=0.1)
+
+
+def test_conv_gain_and_activation_scale():
+    layer = Conv2dLayer(64, 64, 3, activation="lrelu")
+    assert layer.weight_gain == pytest.approx(1 / math.sqrt(64 * 9))
+    y = layer(torch.randn(16, 64, 16, 16))
+    assert y[:, :, 1:-1, 1:-1].square().mean().item() == pytest.approx(1.04, rel=0.15)
+
+
+def test_modulated_synthesis_layer_keeps_activation_scale():
+    layer = SynthesisLayer(64, 64, w_dim=32, resolution=16)
+    y = layer(torch.randn(16, 64, 16, 16), torch.randn(16, 32), noise_mode="none")
+    assert 0.5 < y.square().mean().item() < 2.0
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("demodulate", [True, False])
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_fused_and_plain_modulated_conv_agree(up, demodulate, kernel):
+    x = torch.randn(3, 8, 8, 8, dtype=torch.float64)
+    weight = torch.randn(5, 8, kernel, kernel, dtype=torch.float64)
+    styles = torch.randn(3, 8, dtype=torch.float64)
+    f = make_fir_filter().double()
+    plain = modulated_conv2d(x, weight, styles, up, demodulate, f, fused=False)
+    fused = modulated_conv2d(x, weight, styles, up, demodulate, f, fused=True)
+    assert plain.shape == (3, 5, 8 * up, 8 * up)
+    torch.testing.assert_close(plain.float(), fused.float(), atol=1e-5, rtol=1e-5)
+
+
+def test_fused_and_plain_agree_in_float32():
+    x = torch.randn(4, 16, 8, 8)
+    weight = torch.randn(16, 16, 3, 3) / 12
+    styles = torch.randn(4, 16)
+    f = make_fir_filter()
+    for up in (1, 2):
+        a = modulated_conv2d(x, weight, styles, up, True, f, fused=False)
+        b = modulated_conv2d(x, weight, styles, up, True, f, fused=True)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_demodulation_normalises_output_channels():
+    x = torch.randn(64, 32, 16, 16)
+    weight = torch.randn(32, 32, 3, 3)
+    styles = torch.rand(64, 32) * 3
+    y = modulated_conv2d(x, weight, styles, demodulate=True)
+    assert y[:, :, 1:-1, 1:-1].std().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_fir_resampling_keeps_constants_and_shapes():
+    f = make_fir_filter()
+    x = torch.ones(2, 3, 8, 8)
+    up = upsample2d(x, f)
+    down = downsample2d(x, f)
+    assert up.shape == (2, 3, 16, 16) and down.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(up[:, :, 2:-2, 2:-2], torch.ones(2, 3, 12, 12))
+    torch.testing.assert_close(down[:, :, 1:-1, 1:-1], torch.ones(2, 3, 2, 2))
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_conv2d_resample_shapes(kernel):
+    f = make_fir_filter()
+    x = torch.randn(2, 4, 8, 8)
+    w = torch.randn(6, 4, kernel, kernel)
+    assert conv2d_resample(x, w, f).shape == (2, 6, 8, 8)
+    assert conv2d_resample(x, w, f, up=2).shape == (2, 6, 16, 16)
+    assert conv2d_resample(x, w, f, down=2).shape == (2, 6, 4, 4)
+    with pytest.raises(ValueError, match="unsupported resampling"):
+        conv2d_resample(x, w, f, up=2, down=2)
+
+
+def test_upsampling_conv_matches_conv_of_upsampled_input():
+    # Transposed conv then FIR equals FIR upsampling then conv with the flipped kernel.
+    f = make_fir_filter().double()
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    fast = conv2d_resample(x, w, f, up=2)
+    slow = conv2d_resample(upsample2d(x, f), w.flip([2, 3]), f)
+    torch.testing.assert_close(fast[:, :, 2:-2, 2:-2], slow[:, :, 2:-2, 2:-2])
+
+
+def test_bias_act_gain_and_clamp():
+    x = torch.full((1, 2, 1, 1), 100.0)
+    y = bias_act(x, torch.tensor([1.0, -1.0]), "lrelu", clamp=50)
+    assert y.max().item() == 50
+    y = bias_act(torch.full((1, 1), -1.0), None, "lrelu")
+    assert y.item() == pytest.approx(-0.2 * math.sqrt(2))
+    with pytest.raises(ValueError, match="unknown activation"):
+        bias_act(x, None, "relu")
+
+
+def test_noise_modes():
+    layer = NoiseInjection(8)
+    with torch.no_grad():
+        layer.noise_strength.fill_(1.0)
+    x = torch.zeros(2, 3, 8, 8)
+    torch.testing.assert_close(layer(x, "const"), layer(x, "const"))
+    assert not torch.equal(layer(x, "random"), layer(x, "random"))
+    assert torch.equal(layer(x, "none"), x)
+    with pytest.raises(ValueError, match="noise_mode"):
+        layer(x, "fixed")
+
+
+def test_minibatch_std_appends_channel():
+    layer = MinibatchStdLayer(group_size=4)
+    y = layer(torch.randn(8, 6, 4, 4))
+    assert y.shape == (8, 7, 4, 4)
+    with pytest.raises(ValueError, match="not divisible"):
+        layer(torch.randn(6, 6, 4, 4))
+
+
+def test_assert_shape_names_dimension_and_sizes():
+    assert_shape(torch.zeros(2, 3), [None, 3])
+    with pytest.raises(ShapeError, match="dimension 1 has size 4, expected 3"):
+        assert_shape(torch.zeros(2, 4), [None, 3], "styles")
+    with pytest.raises(ShapeError, match="expected 2 dimensions"):
+        assert_shape(torch.zeros(2, 4, 1), [None, 3])
