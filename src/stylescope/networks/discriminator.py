@@ -112,6 +112,8 @@ class Discriminator(nn.Module):
         self.img_channels = config.img_channels
         self.c_dim = config.c_dim
         self.progressive = config.architecture == "stylegan" if progressive is None else progressive
+        # NHWC activations: faster convolutions on CPUs (oneDNN) and on GPU tensor cores.
+        self.channels_last = True
         log2 = resolution_log2(config.img_resolution)
         self.block_resolutions = [2**i for i in range(log2, 2, -1)]
         clamp = config.conv_clamp
@@ -164,6 +166,8 @@ class Discriminator(nn.Module):
             raise ValueError(f"image resolution {res} is not one of {self.block_resolutions + [4]}")
 
         # Entry at the image's own resolution, faded with the next-lower FromRGB while growing.
+        if self.channels_last:
+            img = img.contiguous(memory_format=torch.channels_last)
         x = self._fromrgb(img, res)
         if res > 4:
             x = getattr(self, f"b{res}")(x)

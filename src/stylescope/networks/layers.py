@@ -86,9 +86,13 @@ def fir_filter(
 ) -> torch.Tensor:
     """Pad by (left, right, top, bottom) and convolve each channel with the 2D filter `f`."""
     channels = x.shape[1]
-    x = F.pad(x, padding)
-    # The filter is symmetric, so correlation and convolution agree.
-    return F.conv2d(x, _depthwise(f * gain, channels, x.dtype), groups=channels)
+    weight = _depthwise(f * gain, channels, x.dtype)
+    # The filter is symmetric, so correlation and convolution agree. Symmetric padding is left
+    # to the convolution, which avoids materialising a padded copy.
+    left, right, top, bottom = padding
+    if left == right == top == bottom:
+        return F.conv2d(x, weight, padding=left, groups=channels)
+    return F.conv2d(F.pad(x, padding), weight, groups=channels)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -108,8 +112,7 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Halve the resolution: FIR low-pass, then every second pixel. [N,C,H,W] -> [N,C,H/2,W/2]."""
     channels = x.shape[1]
     pad = (f.shape[-1] - 2) // 2
-    x = F.pad(x, (pad, pad, pad, pad))
-    return F.conv2d(x, _depthwise(f, channels, x.dtype), stride=2, groups=channels)
+    return F.conv2d(x, _depthwise(f, channels, x.dtype), stride=2, padding=pad, groups=channels)
 
 
 def conv2d_resample(

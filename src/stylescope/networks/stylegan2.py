@@ -263,7 +263,8 @@ class SynthesisNetwork(nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.channels_last = False
+        # NHWC activations: faster convolutions on CPUs (oneDNN) and on GPU tensor cores.
+        self.channels_last = True
         log2 = resolution_log2(img_resolution)
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         overrides = dict(channel_overrides or {})
