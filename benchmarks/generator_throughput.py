@@ -64,9 +64,8 @@ def main() -> None:
 
     ctx = mp.get_context("spawn")
     if not args.json:
-        print(
-            f"{'config':12s} {'prec':5s} {'layout':6s} {'img/s':>8s} {'GMAC/s':>8s} {'peak MiB':>9s}"
-        )
+        header = ("config", "prec", "layout", "img/s", "GMAC/s", "peak MiB")
+        print("{:12s} {:5s} {:6s} {:>8s} {:>8s} {:>9s}".format(*header))
     for config in args.configs.split(","):
         for precision in ("fp32", "bf16"):
             for layout in ("nchw", "nhwc"):
