@@ -18,6 +18,7 @@ from stylescope.commands import CommandError
 COMMAND_MODULES = [
     "stylescope.commands.summary",
     "stylescope.commands.generate",
+    "stylescope.commands.train",
     "stylescope.commands.demo",
     "stylescope.commands.report",
 ]
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

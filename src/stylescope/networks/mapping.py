@@ -86,7 +86,7 @@ class MappingNetwork(nn.Module):
 
         # Track the mean of W for truncation.
         if update_emas and self.w_avg_beta is not None:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
         # Broadcast to every synthesis layer, then truncate.
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
