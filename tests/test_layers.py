@@ -156,3 +156,11 @@ def test_assert_shape_names_dimension_and_sizes():
         assert_shape(torch.zeros(2, 4), [None, 3], "styles")
     with pytest.raises(ShapeError, match="expected 2 dimensions"):
         assert_shape(torch.zeros(2, 4, 1), [None, 3])
+
+
+def test_minibatch_std_groups_consecutive_samples():
+    layer = MinibatchStdLayer(group_size=2)
+    x = torch.cat([torch.zeros(2, 1, 2, 2), torch.randn(2, 1, 2, 2) * 5])
+    y = layer(x)[:, 1]
+    # The first group is constant: its std is ~0; the second group's is not.
+    assert y[:2].abs().max().item() < 1e-3 and y[2:].min().item() > 0.1

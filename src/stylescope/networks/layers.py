@@ -379,6 +379,9 @@ class NoiseInjection(nn.Module):
 class MinibatchStdLayer(nn.Module):
     """Appends the mean standard deviation over groups of samples as extra feature maps.
 
+    Groups are runs of consecutive samples, so a batch that concatenates reals and fakes (each a
+    multiple of the group size) never mixes the two in a group.
+
     Args:
         group_size: samples per group; the batch must be divisible by min(group_size, batch).
         num_channels: feature groups, each giving one extra channel.
@@ -395,12 +398,12 @@ class MinibatchStdLayer(nn.Module):
         f = self.num_channels
         if n % g != 0:
             raise ValueError(f"minibatch std: batch {n} is not divisible by group size {g}")
-        y = x.reshape(g, -1, f, c // f, h, w)  # [G, N/G, F, C/F, H, W]
-        y = y - y.mean(dim=0)
-        y = (y.square().mean(dim=0) + 1e-8).sqrt()  # [N/G, F, C/F, H, W]
+        y = x.float().reshape(n // g, g, f, c // f, h, w)  # [N/G, G, F, C/F, H, W]
+        y = y - y.mean(dim=1, keepdim=True)
+        y = (y.square().mean(dim=1) + 1e-8).sqrt()  # [N/G, F, C/F, H, W]
         y = y.mean(dim=[2, 3, 4])  # [N/G, F]
-        y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w)  # [N, F, H, W]
-        return torch.cat([x, y], dim=1)
+        y = y.repeat_interleave(g, dim=0).reshape(n, f, 1, 1).expand(n, f, h, w)  # [N, F, H, W]
+        return torch.cat([x, y.to(x.dtype)], dim=1)
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, num_channels={self.num_channels}"
