@@ -268,3 +268,12 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     # Only rank 0 writes a run folder.
     assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_log_file_holds_status_lines_and_warnings(tmp_path):
+    trainer = Trainer(tiny_options(tmp_path, kimg=0.064, nan_policy="skip"))
+    trainer._inject_nan_at = 1
+    run_dir = trainer.run()
+    text = (run_dir / "log.txt").read_text()
+    assert "tick 2" in text and "snapshot" in text
+    assert "non-finite D loss" in text

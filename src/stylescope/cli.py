@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "stylescope.commands.summary",
     "stylescope.commands.generate",
     "stylescope.commands.train",
+    "stylescope.commands.data",
     "stylescope.commands.demo",
     "stylescope.commands.report",
 ]

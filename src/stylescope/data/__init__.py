@@ -6,10 +6,17 @@ Each also has `resolution`, `num_channels`, `label_dim`, `label_names` and `has_
 training loop can call `open_dataset(spec, resolution)` and treat them alike.
 
     synthfaces      procedural cartoon portraits with ground-truth attributes and region maps
-    images          folders and zips of PNG/JPEG/WebP images, with optional labels
-    labels          readers of dataset.json (NVlabs layout) and CelebA's list_attr_celeba.txt
+    images          folders and zips of PNG/JPEG/WebP images, with optional labels from
+                    dataset.json (NVlabs layout) or CelebA's list_attr_celeba.txt
 """
 
+from stylescope.data.images import (
+    DatasetError,
+    DatasetReport,
+    ImageFolderDataset,
+    open_dataset,
+    scan_dataset,
+)
 from stylescope.data.synthfaces import (
     ATTRIBUTE_NAMES,
     ATTRIBUTE_RANGES,
@@ -21,6 +28,11 @@ from stylescope.data.synthfaces import (
 )
 
 __all__ = [
+    "DatasetError",
+    "DatasetReport",
+    "ImageFolderDataset",
+    "open_dataset",
+    "scan_dataset",
     "ATTRIBUTE_NAMES",
     "ATTRIBUTE_RANGES",
     "REGION_NAMES",

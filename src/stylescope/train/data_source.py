@@ -81,18 +81,15 @@ def load_pool(spec: str, resolution: int, pool_size: int, with_labels: bool) -> 
 
 
 def _load_image_dataset(path: str, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from stylescope.data import DatasetError, ImageFolderDataset
+
     try:
-        from stylescope.data import open_dataset
-    except ImportError as error:  # pragma: no cover - depends on the data package's progress
-        raise ValueError(
-            f"--data {path!r}: image folders need stylescope.data.open_dataset"
-        ) from error
-    dataset = open_dataset(path, resolution)
-    images, labels = [], []
-    for i in range(len(dataset)):
-        img, c = dataset[i]
-        images.append(((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))
-        labels.append(torch.as_tensor(c, dtype=torch.float32).reshape(-1))
-    if not images:
-        raise ValueError(f"--data {path!r}: the dataset is empty")
-    return torch.stack(images), torch.stack(labels)
+        dataset = ImageFolderDataset(path, resolution)
+    except DatasetError as error:
+        raise ValueError(str(error)) from error
+    log.info("decoding %d images of %s at %dx%d", len(dataset), path, resolution, resolution)
+    images = torch.stack(
+        [torch.from_numpy(dataset.load_uint8(i)).permute(2, 0, 1) for i in range(len(dataset))]
+    )
+    labels = torch.from_numpy(dataset.labels.copy())
+    return images, labels.float()

@@ -47,6 +47,10 @@ from stylescope.utils import resolve_device
 from stylescope.visual import save_image_grid
 
 log = logging.getLogger(__name__)
+# Status lines go to the run's log.txt only; the CLI prints them through `progress_fn`.
+status_log = logging.getLogger("stylescope.train.status")
+status_log.setLevel(logging.INFO)
+status_log.propagate = False
 
 GRID_SIZE = 64  # Fixed latents in every sample grid.
 
@@ -377,7 +381,10 @@ class Trainer:
             name = f"{self.config.name}-{parse_spec(o.data)[0]}" + (f"-{o.desc}" if o.desc else "")
             self.run_dir = new_run_dir(o.outdir, name)
             (self.run_dir / "training_options.json").write_text(o.to_json())
+            # log.txt gets every status line and every library warning.
             self._log_handler = logging.FileHandler(self.run_dir / "log.txt")
+            self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            status_log.addHandler(self._log_handler)
             logging.getLogger("stylescope").addHandler(self._log_handler)
             self._say(f"run folder {self.run_dir}")
             self._say(
@@ -418,6 +425,7 @@ class Trainer:
         finally:
             if main:
                 logging.getLogger("stylescope").removeHandler(self._log_handler)
+                status_log.removeHandler(self._log_handler)
                 self._log_handler.close()
             distributed.shutdown(self.group)
         return self.run_dir
@@ -549,7 +557,7 @@ class Trainer:
         self._say(f"snapshot {kimg} kimg written")
 
     def _say(self, line: str) -> None:
-        log.info(line)
+        status_log.info(line)
         self.progress_fn(line)
 
 
