@@ -11,7 +11,7 @@ import sys
 from stylescope.checkpoint import CheckpointError
 from stylescope.commands import CommandError
 from stylescope.networks import list_configs
-from stylescope.train import OptionError, TrainOptions, Trainer
+from stylescope.train import OptionError, Trainer, TrainOptions
 from stylescope.train.options import parse_overrides
 
 DEFAULTS = TrainOptions()
