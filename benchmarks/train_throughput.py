@@ -22,7 +22,7 @@ def run_case(config: str, precision: str, batch: int, minibatches: int, queue) -
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from stylescope.train import TrainOptions, Trainer
+    from stylescope.train import Trainer, TrainOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         options = TrainOptions(
