@@ -1,6 +1,6 @@
 """synthfaces rendering speed in images per second, in one process and in two.
 
-    python benchmarks/synthfaces_speed.py [--count 2048]
+python benchmarks/synthfaces_speed.py [--count 2048]
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "stylescope.commands.data",
     "stylescope.commands.demo",
     "stylescope.commands.report",
+    "stylescope.commands.probe",
+    "stylescope.commands.metrics",
 ]
 
 
