@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_config
 
+from conftest import tiny_config
 from stylescope.latent.stylespace import (
     channel_offset,
     compute_styles,
