@@ -18,9 +18,33 @@ import tempfile
 import time
 
 
+def _total_flops_mode():
+    """A dispatch mode that adds up the FLOPs of every counted op.
+
+    torch.utils.flop_counter.FlopCounterMode attributes FLOPs to modules with hooks that break
+    the double backward of R1, so the registry of per-op formulas is used directly here.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class TotalFlops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    return TotalFlops()
+
+
 def run_case(config: str, precision: str, batch: int, minibatches: int, queue) -> None:
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from stylescope.train import Trainer, TrainOptions
 
@@ -34,9 +58,9 @@ def run_case(config: str, precision: str, batch: int, minibatches: int, queue) -
         # FLOPs of a minibatch with and without R1, amortised over the R1 interval.
         counts = []
         for _ in range(2):
-            with FlopCounterMode(display=False) as counter:
+            with _total_flops_mode() as counter:
                 trainer.train_minibatch()
-            counts.append(counter.get_total_flops())
+            counts.append(counter.total)
         r1_every = options.r1_interval
         flops = (counts[0] + (r1_every - 1) * counts[1]) / r1_every
 
@@ -76,8 +100,10 @@ def main() -> None:
                 target=run_case, args=(config, precision, args.batch, args.minibatches, queue)
             )
             proc.start()
-            row = queue.get()
             proc.join()
+            if proc.exitcode != 0:
+                raise SystemExit(f"{config} {precision}: benchmark process failed")
+            row = queue.get(timeout=10)
             if args.json:
                 print(json.dumps(row))
             else:
