@@ -42,7 +42,7 @@ class Counters:
     lr_scale: float = 1.0
 
 
-def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     tensors = {}
     for index, state in opt.state_dict()["state"].items():
         for key, value in state.items():
@@ -50,14 +50,14 @@ def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, tor
     return tensors
 
 
-def _optimizer_groups(opt: torch.optim.Optimizer) -> list[dict[str, Any]]:
+def optimizer_groups(opt: torch.optim.Optimizer) -> list[dict[str, Any]]:
     groups = []
     for group in opt.state_dict()["param_groups"]:
         groups.append({k: v for k, v in group.items() if k != "params"})
     return groups
 
 
-def _load_optimizer(
+def load_optimizer(
     opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], groups: list
 ) -> None:
     current = opt.state_dict()
@@ -94,8 +94,8 @@ def save_snapshot(
             if value.is_floating_point() and not torch.isfinite(value).all():
                 raise CheckpointError(f"refusing to save a snapshot: {prefix}.{key} is not finite")
             tensors[f"{prefix}/{key}"] = value
-    tensors.update(_optimizer_tensors("opt_G", opt_G))
-    tensors.update(_optimizer_tensors("opt_D", opt_D))
+    tensors.update(optimizer_tensors("opt_G", opt_G))
+    tensors.update(optimizer_tensors("opt_D", opt_D))
     tensors["state/pl_mean"] = pl_mean.detach().reshape(1).float()
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
@@ -110,8 +110,8 @@ def save_snapshot(
         "config": G.config.to_json(),
         "counters": json.dumps(counters.__dict__),
         "augment": json.dumps(augment_state),
-        "opt_G_groups": json.dumps(_optimizer_groups(opt_G)),
-        "opt_D_groups": json.dumps(_optimizer_groups(opt_D)),
+        "opt_G_groups": json.dumps(optimizer_groups(opt_G)),
+        "opt_D_groups": json.dumps(optimizer_groups(opt_D)),
         "rng_numpy": json.dumps([np_state[0], np_state[1].tolist(), *np_state[2:]]),
         "rng_python": json.dumps(random.getstate(), default=list),
     }
@@ -140,8 +140,8 @@ class Snapshot:
         """Load networks and optimisers (shapes and keys checked) and the random states."""
         for prefix, module in (("G", G), ("D", D), ("G_ema", G_ema)):
             load_state_strict(module, self.module_state(prefix), f"{self.path} [{prefix}]")
-        _load_optimizer(opt_G, "opt_G", self.tensors, self.opt_groups["opt_G"])
-        _load_optimizer(opt_D, "opt_D", self.tensors, self.opt_groups["opt_D"])
+        load_optimizer(opt_G, "opt_G", self.tensors, self.opt_groups["opt_G"])
+        load_optimizer(opt_D, "opt_D", self.tensors, self.opt_groups["opt_D"])
         torch.set_rng_state(self.tensors["rng/torch"])
         np.random.set_state((self.rng_numpy[0], np.array(self.rng_numpy[1], dtype=np.uint32),
                              *self.rng_numpy[2:]))  # fmt: skip

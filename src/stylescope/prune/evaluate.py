@@ -1,0 +1,95 @@
+"""What a pruning costs and saves: MACs, measured CPU/GPU latency and same-latent fidelity.
+
+MACs come from `torch.utils.flop_counter` (networks.summary). Latency is the median of repeated
+timed forward passes after warm-up, per image, at a given batch and precision; it measures the
+machine as it is, so compare numbers from one run only. Fidelity compares the dense and pruned
+generators on the same z and noise (PSNR, SSIM, probe feature distance) and, optionally, the
+distribution metrics of each generator against the training data (FID, fd_probe).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from stylescope.metrics.fidelity import compare_generators
+from stylescope.networks import Generator
+from stylescope.networks.summary import generator_costs
+
+
+def generator_macs(G: Generator) -> int:
+    """Multiply-accumulates of one image (mapping and synthesis) at batch 1."""
+    return generator_costs(G)[-1].macs
+
+
+@torch.no_grad()
+def generator_latency(
+    G: Generator, batch: int = 32, precision: str = "fp32", repeats: int = 5, warmup: int = 2
+) -> float:
+    """Median seconds per image of G(z) with constant noise."""
+    device = next(G.parameters()).device
+    was_training = G.training
+    G.eval()
+    z = torch.randn(batch, G.z_dim, device=device)
+    c = torch.zeros(batch, G.c_dim, device=device) if G.c_dim else None
+    enabled = precision == "bf16"
+    times = []
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled):
+        for i in range(warmup + repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            G(z, c, noise_mode="const")
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    G.train(was_training)
+    return statistics.median(times) / batch
+
+
+def cost_table(
+    G: Generator, batches: tuple[int, ...] = (1, 32), precisions: tuple[str, ...] = ("fp32", "bf16")
+) -> dict[str, Any]:
+    """MACs, parameters and latency (ms/img) for every batch and precision."""
+    row: dict[str, Any] = {"macs": generator_macs(G), "params": G.num_parameters()}
+    for batch in batches:
+        for precision in precisions:
+            repeats = 20 if batch == 1 else 5
+            seconds = generator_latency(G, batch, precision, repeats=repeats)
+            row[f"ms_per_img_b{batch}_{precision}"] = 1000 * seconds
+    return row
+
+
+def fidelity(
+    dense: Generator,
+    pruned: Generator,
+    probe=None,
+    num_samples: int = 256,
+    distribution_metrics: str = "",
+    data: str = "synthfaces",
+    cache_dir=None,
+) -> dict[str, float]:
+    """Same-latent PSNR/SSIM/probe distance, plus distribution metrics of the pruned generator
+    (e.g. 'fid1k,fd_probe1k') against `data` when asked for."""
+    result = compare_generators(dense, pruned, probe, num_samples=num_samples)
+    if distribution_metrics:
+        result.update(distribution(pruned, distribution_metrics, probe, data, cache_dir))
+    return result
+
+
+def distribution(
+    G: Generator, metrics: str, probe=None, data: str = "synthfaces", cache_dir=None
+) -> dict[str, float]:
+    """Distribution metrics of one generator as a flat name -> value dict."""
+    from stylescope.metrics.evaluate import compute_metrics, parse_metrics
+
+    values: dict[str, float] = {}
+    for result in compute_metrics(
+        G, parse_metrics(metrics), data, probe=probe, cache_dir=cache_dir
+    ):
+        values.update(result["results"])
+    return values
