@@ -75,7 +75,21 @@ def test_generate_reports_bad_options(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_demo_quick(tmp_path, capsys):
+def test_demo_quick_runs_every_stage_into_one_report(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "samples.png").is_file()
-    assert json.loads((tmp_path / "summary.json").read_text())["generator"][-1]["macs"] > 0
+    summary = json.loads((tmp_path / "demo.json").read_text())
+    for stage in ("generator", "metrics", "weights", "pruning", "latent", "report"):
+        assert summary[stage]["status"] == "ok", stage
+    page = (tmp_path / "report.html").read_text()
+    for section in ("Generator", "Weights", "Pruning"):
+        assert section in page
+    assert page.count("<img") >= 10
+    assert (tmp_path / "pruning" / "channel" / "keep0.30" / "generator.safetensors").is_file()
+    assert (tmp_path / "latent" / "edits" / "age" / "edit_age.png").is_file()
+
+
+def test_demo_reports_bad_options(tmp_path, capsys):
+    assert main(["demo", "--skip", "everything", "--out", str(tmp_path)]) == 2
+    assert "--skip" in capsys.readouterr().err
+    assert main(["demo", "--network", str(tmp_path / "none.safetensors")]) == 2
+    assert "no generator file" in capsys.readouterr().err

@@ -24,6 +24,11 @@ COMMAND_MODULES = [
     "stylescope.commands.report",
     "stylescope.commands.probe",
     "stylescope.commands.metrics",
+    "stylescope.commands.latent",
+    "stylescope.commands.edit",
+    "stylescope.commands.project",
+    "stylescope.commands.inspect",
+    "stylescope.commands.prune",
 ]
 
 
