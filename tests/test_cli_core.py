@@ -84,7 +84,7 @@ def test_demo_quick_runs_every_stage_into_one_report(tmp_path, capsys):
     for section in ("Generator", "Weights", "Pruning"):
         assert section in page
     assert page.count("<img") >= 10
-    assert (tmp_path / "pruning" / "channel" / "keep0.30" / "generator.safetensors").is_file()
+    assert (tmp_path / "pruning" / "channel" / "keep0.3" / "generator.safetensors").is_file()
     assert (tmp_path / "latent" / "edits" / "age" / "edit_age.png").is_file()
 
 

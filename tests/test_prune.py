@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from stylescope.checkpoint import load_network, save_network
+from stylescope.checkpoint import CheckpointError, load_network, save_network
 from stylescope.cli import main
 from stylescope.metrics.probes import FaceProbe, save_probe
 from stylescope.networks import Generator
@@ -214,6 +214,29 @@ def test_distillation_resumes_exactly(tmp_path):
         assert torch.equal(a, b), key
 
 
+def test_distillation_refuses_to_resume_a_different_run(tmp_path):
+    teacher, student, probe, options = _distill_setup()
+    state = tmp_path / "state.safetensors"
+    distill(teacher, copy.deepcopy(student), probe, options, state, extra_metadata={"spec": "a"},
+            stop_after_kimg=0.016)  # fmt: skip
+    with pytest.raises(CheckpointError, match="different spec"):
+        distill(teacher, copy.deepcopy(student), probe, options, state, resume=True,
+                extra_metadata={"spec": "b"})  # fmt: skip
+    options.lr = 0.02
+    with pytest.raises(CheckpointError, match="lr"):
+        distill(teacher, copy.deepcopy(student), probe, options, state, resume=True,
+                extra_metadata={"spec": "a"})  # fmt: skip
+    # The teacher's parameters are left as they were found.
+    assert all(p.requires_grad for p in teacher.parameters())
+
+
+def test_content_importance_on_a_frozen_generator():
+    G = _generator("faces32").requires_grad_(False)
+    with torch.no_grad():
+        scores = score_channels(G, "content", probe=FaceProbe(16).eval(), num_samples=8)
+    assert all(torch.isfinite(s).all() and (s > 0).any() for s in scores.values())
+
+
 @pytest.fixture
 def files(tmp_path):
     G = _generator("faces32")
@@ -230,10 +253,10 @@ def test_prune_command_channel_with_distillation(files, capsys):
             "--fidelity-samples", "8", "--no-latency", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     rows = [json.loads(line) for line in (out / "prune.jsonl").read_text().splitlines()]
-    assert [r["variant"] for r in rows] == ["keep0.50", "keep0.25"]
+    assert [r["variant"] for r in rows] == ["keep0.5", "keep0.25"]
     assert rows[1]["mac_reduction"] > rows[0]["mac_reduction"] > 2
     assert rows[0]["distill_kimg"] == pytest.approx(0.032)
-    for folder in ("keep0.50", "keep0.25"):
+    for folder in ("keep0.5", "keep0.25"):
         P = load_network(out / folder / "generator.safetensors")
         assert P.img_resolution == 16
         assert (out / folder / "samples.png").is_file()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 STAGES = ("generator", "metrics", "weights", "pruning", "latent")
+
+# Age, pose and expression. Expression is read as mouth opening: the shipped 32-pixel probe reads
+# it with held-out R^2 0.67, while its smile read-out is no better than the mean (R^2 0.03; see
+# assets/probe32.json), so a 'smile' direction fitted to it would fit noise.
+EDIT_TARGETS = ("age", "yaw", "mouth_open")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo [{index}/{len(plan)}] {stage}: {what}", flush=True)
         start = time.time()
         status = "ok"
+        shutil.rmtree(out / stage, ignore_errors=True)  # A rerun replaces the stage's outputs.
         for argv in commands():
             try:
                 code = cli(argv)
@@ -115,13 +122,21 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
                 break
         if status == "ok" and stage in REPORTERS:
-            REPORTERS[stage](out, network, q)
+            try:
+                REPORTERS[stage](out, network, q)
+            except (OSError, ValueError, KeyError) as error:
+                status = f"failed (report entries: {error})"
+                failures += 1
         summary[stage] = {"status": status, "seconds": round(time.time() - start, 1)}
         print(f"demo [{index}/{len(plan)}] {stage}: {status} in {time.time() - start:.0f}s",
               flush=True)  # fmt: skip
 
     # Last stage: the report.
-    code = cli(["report", str(out), "--title", "stylescope demo: inside a StyleGAN on synthfaces"])
+    try:
+        code = cli(["report", str(out), "--title", "stylescope demo: a StyleGAN on synthfaces"])
+    except Exception as error:  # Keep demo.json even when the page cannot be built.
+        print(f"demo: report failed: {type(error).__name__}: {error}", flush=True)
+        code = 1
     summary["report"] = {
         "status": "ok" if code == 0 else "failed",
         "path": str(out / "report.html"),
@@ -182,16 +197,18 @@ def _latent_commands(net: list[str], probe: list[str], out: Path, quick: bool) -
          "--out", str(out / "global")],
         ["latent", "directions", *net, *probe, "--method", "pca,sefa,supervised",
          "--samples", samples, "--stats-samples", samples, "--condition",
+         "--attributes", ",".join(EDIT_TARGETS),
          "--out", str(directions)],
         ["latent", "evaluate", *net, *probe, "--seeds", "100-107" if quick else "100-131",
          "--calibration-seeds", "200-203" if quick else "200-215",
          "--num-components", "4" if quick else "16", "--samples", samples,
+         "--attributes", ",".join(EDIT_TARGETS),
          "--stats-samples", samples, "--out", str(out / "evaluate")],
     ]  # fmt: skip
     if not quick:
         commands.insert(1, ["latent", "sweep", *net, *probe, "--space", "s", "--dims", "0-63",
                             "--seeds", "0-7", "--out", str(out / "sweep")])  # fmt: skip
-    for name in ("age", "yaw", "smile"):
+    for name in EDIT_TARGETS:
         commands.append(["edit", *net, "--seeds", "0-5", "--direction",
                          str(directions / f"{name}.safetensors"),
                          "--strengths", "-3:3:7", "--out", str(out / "edits" / name)])  # fmt: skip

@@ -2,7 +2,7 @@
 
     stylescope prune --method channel --keep 0.3 --criterion content --distill-kimg 10
     stylescope prune --method channel --keep 0.7,0.5,0.3 --metrics fid1k     # a sweep
-    stylescope prune --method channel --spec out/prune/keep0.30/spec.json   # rebuild from a spec
+    stylescope prune --method channel --spec out/prune/keep0.3/spec.json   # rebuild from a spec
     stylescope prune --method magnitude --sparsities 0,0.5,0.8,0.9,0.95      # unstructured curve
 
 Writes to `--out`: `prune.jsonl` (one JSON object per pruned variant: MACs, latency, fidelity
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue distillation states")
     parser.add_argument("--sparsities", default="0,0.25,0.5,0.7,0.8,0.9,0.95",
                         help="magnitude: sparsities of the curve")  # fmt: skip
-    parser.add_argument("--scope", choices=["global", "layer"], default="global",
+    parser.add_argument("--scope", choices=["global", "layer"], default="layer",
                         help="magnitude: rank weights globally or per layer")  # fmt: skip
     parser.add_argument("--metrics", default="", help="distribution metrics, e.g. fid1k,fd_probe1k")
     parser.add_argument("--fidelity-samples", type=int, default=256,
@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--distill-kimg must be >= 0")
     if args.fidelity_samples < 2:
         raise CommandError("--fidelity-samples must be at least 2")
+    if args.importance_samples < 1:
+        raise CommandError("--importance-samples must be at least 1")
+    if args.min_channels < 1:
+        raise CommandError("--min-channels must be at least 1")
+    if args.method == "magnitude" and (args.spec or args.distill_kimg > 0 or args.resume):
+        raise CommandError("--spec, --distill-kimg and --resume apply to --method channel only")
     if args.metrics:
         from stylescope.metrics.evaluate import parse_metrics
 
@@ -102,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--probe: {error}") from error
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # A rerun into the same folder replaces the results and report entries of the last one.
+    for name in ("prune.jsonl", "report.jsonl"):
+        (out / name).unlink(missing_ok=True)
     source = args.network or (f"config {args.config}" if args.config else "shipped default")
 
     # Step 1: the dense reference.
@@ -198,9 +207,14 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
             raise CommandError(f"--spec: {error}") from error
     else:
         keeps = _fractions(args.keep, "--keep", lo_open=True)
+        if len(set(keeps)) != len(keeps):
+            raise CommandError(f"--keep: repeated ratios in {args.keep!r}")
         print(f"prune: scoring channels by {args.criterion} on {args.importance_samples} latents",
               flush=True)  # fmt: skip
-        scores = score_channels(G, args.criterion, probe, args.importance_samples)
+        try:
+            scores = score_channels(G, args.criterion, probe, args.importance_samples)
+        except ValueError as error:
+            raise CommandError(f"--criterion {args.criterion}: {error}") from error
         specs = []
         for keep in keeps:
             kept = select_channels(scores, keep, min_channels=args.min_channels)
@@ -213,13 +227,13 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
     rows = []
     for spec in specs:
         keep = spec.provenance.get("keep_ratio")
-        name = f"keep{keep:.2f}" if isinstance(keep, float) else Path(args.spec).stem
+        name = f"keep{keep:g}" if isinstance(keep, float) else Path(args.spec).stem
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         try:
             pruned = apply_spec(G, spec)
         except SpecError as error:
-            raise CommandError(f"--spec: {error}") from error
+            raise CommandError(f"{'--spec' if args.spec else '--keep'}: {error}") from error
         save_spec(folder / "spec.json", spec)
 
         # Step 3: costs and fidelity before distillation.
@@ -260,6 +274,8 @@ def _distill(G, pruned, probe, spec, folder: Path, args) -> dict[str, Any]:
                              region_weight=args.region_weight)  # fmt: skip
     state = folder / "distill-state.safetensors"
     resume = args.resume and state.is_file()
+    if args.resume and not resume:
+        print(f"prune: --resume: no state in {folder}, distilling from the start", flush=True)
     bar = tqdm(total=round(args.distill_kimg * 1000), desc=f"distill {folder.name}", unit="img")
 
     def progress(stats: dict[str, float]) -> None:
@@ -272,6 +288,11 @@ def _distill(G, pruned, probe, spec, folder: Path, args) -> dict[str, Any]:
                           {"spec": json.dumps(spec.to_dict())}, progress)  # fmt: skip
     except (CheckpointError, ValueError) as error:
         raise CommandError(f"distillation: {error}") from error
+    except FloatingPointError as error:
+        raise CommandError(
+            f"distillation diverged ({error}); lower --distill-lr and continue with --resume "
+            "(the last state file is kept)"
+        ) from error
     finally:
         bar.close()
     return {"distill_kimg": summary["kimg"], "distill_seconds": summary["seconds"],
@@ -335,12 +356,14 @@ def _write_report(out: Path, dense: dict, rows: list[dict], args) -> None:
                  _round(r.get("probe_distance"))]  # fmt: skip
         if latency:
             cells += [_round(r.get("ms_per_img_b1_fp32")), _round(r.get("ms_per_img_b32_bf16"))]
-        cells += [_round(r.get(k, dense.get(k))) if r is not dense else _round(dense.get(k))
-                  for k in extra]  # fmt: skip
+        cells += [_round(r.get(k)) for k in extra]
         table.append(cells)
     caption = (f"MACs counted by torch.utils.flop_counter at batch 1; latency is the median of "
                f"timed forward passes on this machine; PSNR/SSIM/probe distance against the dense "
-               f"generator over {n} shared latents.")  # fmt: skip
+               f"generator over {n} shared latents with constant noise")  # fmt: skip
+    if args.method == "channel" and args.distill_kimg > 0:
+        caption += f", after {args.distill_kimg:g} kimg of distillation"
+    caption += "."
     if extra:
         caption += f" Distribution metrics ({args.metrics}) against {args.data}."
     add_table(out, "Pruning", f"{title.title()} pruning: cost and fidelity", columns, table,

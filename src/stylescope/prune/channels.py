@@ -51,13 +51,6 @@ def input_weight_owner(layer: nn.Module) -> nn.Module | None:
     return layer.conv if isinstance(layer, AdaINLayer) else layer
 
 
-def _consumer_columns(layer: nn.Module) -> torch.Tensor:
-    """L1 norm of each input channel's effective weights in a consumer: [in_channels]."""
-    owner = input_weight_owner(layer)
-    weight = owner.weight.detach() * owner.weight_gain
-    return weight.abs().sum(dim=[0, 2, 3])
-
-
 # ------------------------------------------------------------------------------------------------
 # Content-aware importance; the weight criteria live in `stylescope.inspect.importance`.
 
@@ -89,9 +82,12 @@ def importance_content(
     Following the idea of CAGAN (Liu et al., CVPR 2021), which scores channels by gradients under
     a face-parsing mask, each channel's score is a first-order (Taylor) estimate of the masked
     image change its removal causes: with a the channel's activation, M the probe's face mask and
-    v a Gaussian random image, score_c = E_{z,v}[(sum_hw a_c dL/da_c)^2] with L = sum(M v G(z)).
-    Since E_v[(v . d)^2] = |d|^2, this estimates E|M (G(z) - G(z | a_c = 0))|^2 to first order.
+    v a Gaussian random image, score_c = sqrt(E_{z,v}[(sum_hw a_c dL/da_c)^2]) with
+    L = sum(M v G(z)). Since E_v[(v . d)^2] = |d|^2, the mean estimates
+    E|M (G(z) - G(z | a_c = 0))|^2 to first order; the score is its square root.
     """
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError("content importance needs num_samples and batch_size >= 1")
     device = next(G.parameters()).device
     groups = channel_groups(G)
     captured: dict[str, torch.Tensor] = {}
@@ -102,9 +98,13 @@ def importance_content(
 
         def pre_hook(module, inputs, name=group.name):
             x = inputs[0]
-            if x.requires_grad:
-                x.retain_grad()
+            if not x.requires_grad:
+                # E.g. the learned constant of a frozen generator: make it a leaf we can score.
+                x = x.detach().requires_grad_(True)
+                captured[name] = x
+                return (x, *inputs[1:])
             captured[name] = x
+            return None
 
         handles.append(layer_at(G, group.readers[0].name).register_forward_pre_hook(pre_hook))
 
@@ -121,11 +121,13 @@ def importance_content(
             # Step 2: one forward pass with gradients through the synthesis only.
             ws = ws.detach().requires_grad_(True)
             captured.clear()
-            img = G.synthesis(ws, noise_mode="const")
+            with torch.enable_grad():
+                img = G.synthesis(ws, noise_mode="const")
             with torch.no_grad():
                 mask = face_region_weights(probe, img, background_weight)
-            loss = (img * mask * v.to(device)).sum()
-            grads = torch.autograd.grad(loss, [captured[g.name] for g in groups])
+            with torch.enable_grad():
+                loss = (img * mask * v.to(device)).sum()
+                grads = torch.autograd.grad(loss, [captured[g.name] for g in groups])
             # Step 3: Taylor estimate per channel and sample, squared and summed.
             for group, grad in zip(groups, grads, strict=True):
                 a = captured[group.name].detach()
@@ -169,6 +171,8 @@ def select_channels(
         min_channels: never keep fewer channels than this (or all, if a group has fewer).
         multiple_of: round kept counts up to a multiple of this (vector-width friendly).
     """
+    if min_channels < 1 or multiple_of < 1:
+        raise ValueError("min_channels and multiple_of must be >= 1")
     ratios = keep if isinstance(keep, Mapping) else {name: keep for name in scores}
     unknown = sorted(set(ratios) - set(scores))
     if unknown:

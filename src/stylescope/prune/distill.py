@@ -11,8 +11,9 @@ d_probe is the probe's feature distance (`metrics.probes.probe_feature_distance`
 StyleGAN2's betas (0, 0.99).
 
 Every minibatch reseeds the random generators from (seed, minibatch index), and the state file
-holds the student, the Adam moments and the counters, so `resume` continues bit for bit. State
-files are safetensors written atomically; a killed process leaves the previous one intact.
+holds the student, the Adam moments and the counters, so `resume` continues bit for bit on a CPU
+(on a GPU as far as its convolution backward is deterministic). State files are safetensors
+written atomically; a killed process leaves the previous one intact.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,11 +131,32 @@ def distill(
         raise ValueError("the feature distance and region weighting need a probe")
     if teacher.num_ws != student.num_ws or teacher.z_dim != student.z_dim:
         raise ValueError("teacher and student differ in num_ws or z_dim")
+    frozen = [teacher] if probe is None else [teacher, probe]
+    with _frozen(*frozen):
+        return _distill(teacher, student, probe, options, state_path, resume, extra_metadata,
+                        progress_fn, stop_after_kimg)  # fmt: skip
+
+
+@contextmanager
+def _frozen(*modules: torch.nn.Module) -> Iterator[None]:
+    """Parameters without gradients while the context is open, then as they were."""
+    saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    try:
+        for p, _ in saved:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, requires_grad in saved:
+            p.requires_grad_(requires_grad)
+
+
+def _distill(teacher, student, probe, options, state_path, resume, extra_metadata, progress_fn,
+             stop_after_kimg) -> dict[str, Any]:  # fmt: skip
     device = next(student.parameters()).device
-    teacher.eval().requires_grad_(False)
+    teacher.eval()
     student.train()
     student.mapping.requires_grad_(False)
-    params = [p for p in student.synthesis.parameters()]
+    params = list(student.synthesis.parameters())
     opt = torch.optim.Adam(params, lr=options.lr, betas=(0.0, 0.99), eps=1e-8)
     total_nimg = int(options.kimg * 1000)
     cur_nimg = batch_idx = 0
@@ -142,7 +165,9 @@ def distill(
     if resume:
         if state_path is None or not Path(state_path).is_file():
             raise CheckpointError(f"cannot resume: no distillation state at {state_path}")
-        cur_nimg, batch_idx = load_distill_state(state_path, student, opt, options)
+        cur_nimg, batch_idx = load_distill_state(
+            state_path, student, opt, options, extra_metadata or {}
+        )
         log.info("resumed distillation at %.1f kimg from %s", cur_nimg / 1000, state_path)
 
     # Step 2: minibatches until the length is reached.
@@ -232,10 +257,17 @@ def read_distill_config(path: str | os.PathLike) -> NetworkConfig:
 
 
 def load_distill_state(
-    path: str | os.PathLike, student: Generator, opt: torch.optim.Optimizer, options: DistillOptions
+    path: str | os.PathLike,
+    student: Generator,
+    opt: torch.optim.Optimizer,
+    options: DistillOptions,
+    expected_metadata: dict[str, str] | None = None,
 ) -> tuple[int, int]:
-    """Restore the student and Adam; returns (cur_nimg, batch_idx). The options that shape the
-    sequence of minibatches must match the saved ones."""
+    """Restore the student and Adam; returns (cur_nimg, batch_idx).
+
+    Every option but the length must match the saved ones, and so must each entry of
+    `expected_metadata` (e.g. the pruning spec), so that a resumed run is the run it continues.
+    """
     tensors, metadata = read_safetensors(path)
     if metadata.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path}: not a stylescope distillation state")
@@ -245,7 +277,13 @@ def load_distill_state(
         groups = json.loads(metadata["opt_groups"])
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path}: malformed distillation state ({error})") from error
-    for key in ("batch", "seed", "style_mixing", "precision"):
+    for key, value in (expected_metadata or {}).items():
+        if metadata.get(key) != value:
+            raise CheckpointError(
+                f"{path}: saved with a different {key}; resume with the same {key} or start anew"
+            )
+    for key in ("batch", "seed", "style_mixing", "precision", "lr", "pixel_weight",
+                "feature_weight", "region_weight"):  # fmt: skip
         if saved.get(key) != getattr(options, key):
             raise CheckpointError(
                 f"{path}: saved with {key}={saved.get(key)!r}, resuming with "

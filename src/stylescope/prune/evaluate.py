@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from stylescope.metrics.fidelity import compare_generators
 from stylescope.networks import Generator
 from stylescope.networks.summary import generator_costs
 
@@ -62,23 +61,6 @@ def cost_table(
             seconds = generator_latency(G, batch, precision, repeats=repeats)
             row[f"ms_per_img_b{batch}_{precision}"] = 1000 * seconds
     return row
-
-
-def fidelity(
-    dense: Generator,
-    pruned: Generator,
-    probe=None,
-    num_samples: int = 256,
-    distribution_metrics: str = "",
-    data: str = "synthfaces",
-    cache_dir=None,
-) -> dict[str, float]:
-    """Same-latent PSNR/SSIM/probe distance, plus distribution metrics of the pruned generator
-    (e.g. 'fid1k,fd_probe1k') against `data` when asked for."""
-    result = compare_generators(dense, pruned, probe, num_samples=num_samples)
-    if distribution_metrics:
-        result.update(distribution(pruned, distribution_metrics, probe, data, cache_dir))
-    return result
 
 
 def distribution(

@@ -1,8 +1,10 @@
 """Unstructured magnitude pruning: zero the smallest weights of the synthesis convolutions.
 
-The weights compared are the effective ones (raw weight x equalized-LR gain), so that layers of
-different fan-in are ranked on the scale at which they act. Global pruning ranks all layers
-together; per-layer pruning removes the same fraction from each layer. Only the conv and ToRGB
+The weights compared are the effective ones (raw weight x equalized-LR gain). Per-layer pruning
+(the default) removes the same fraction from each layer. Global pruning ranks all layers
+together; take its layer allocation with care: demodulation (StyleGAN2) and instance norm (the
+original StyleGAN) make the overall scale of each output filter irrelevant to the image, so the
+magnitudes of different layers are not on one meaningful scale. Only the conv and ToRGB
 kernels of the synthesis network are pruned: the style affines and the mapping network hold a
 small share of the weights and almost none of the multiply-accumulates.
 
@@ -59,7 +61,7 @@ def magnitude_masks(
 
 
 @torch.no_grad()
-def magnitude_prune(G: Generator, sparsity: float, scope: str = "global") -> Generator:
+def magnitude_prune(G: Generator, sparsity: float, scope: str = "layer") -> Generator:
     """A copy of G with the smallest `sparsity` of its synthesis weights set to zero."""
     pruned = copy.deepcopy(G)
     masks = magnitude_masks(pruned, sparsity, scope)
