@@ -28,6 +28,19 @@ def _run_dir(tmp_path):
     return run
 
 
+def test_figures_given_relative_to_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = "run/sub"  # A relative output folder, as commands get from --out.
+    save_png(np.full((8, 8, 3), 90, np.uint8), f"{out}/fig.png")
+    add_figure(out, "Generator", f"{out}/fig.png", "Working-folder path", "caption")
+    add_figure(out, "Generator", "fig.png", "Folder-relative path", "caption")
+    assert [e["image"] for e in read_manifests("run")] == ["fig.png", "fig.png"]
+    page = build_report("run").read_text()
+    assert page.count("data:image/png;base64") == 2
+    with pytest.raises(ValueError, match="outside the report folder"):
+        add_figure(out, "Generator", tmp_path / "elsewhere.png", "X", "caption")
+
+
 def test_manifest_round_trip_and_validation(tmp_path):
     run = _run_dir(tmp_path)
     entries = read_manifests(run)

@@ -33,10 +33,19 @@ def add_figure(
     caption: str,
     order: float = 0.0,
 ) -> None:
-    """Record a PNG figure; `image` is a path inside `out_dir` (absolute or relative to it)."""
+    """Record a PNG figure; `image` is a path inside `out_dir`: absolute, relative to the working
+    folder (as `out_dir / name` gives when `out_dir` is relative), or relative to `out_dir`."""
     out_dir = Path(out_dir)
     image = Path(image)
-    relative = image.relative_to(out_dir) if image.is_absolute() else image
+    if not image.is_absolute() and image.exists() and not (out_dir / image).exists():
+        image = image.resolve()
+    if image.is_absolute():
+        try:
+            relative = image.resolve().relative_to(out_dir.resolve())
+        except ValueError as error:
+            raise ValueError(f"figure {image} lies outside the report folder {out_dir}") from error
+    else:
+        relative = image
     if not caption.strip():
         raise ValueError("every figure needs a caption saying what was measured, how, and N")
     entry = {"kind": "figure", "section": section, "title": title, "caption": caption}
