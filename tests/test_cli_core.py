@@ -11,6 +11,7 @@ from stylescope.cli import main
 from stylescope.commands import CommandError, parse_int_list
 from stylescope.networks import Generator, get_config
 from stylescope.networks.summary import count_macs, generator_costs
+from stylescope.report import read_manifests
 
 
 def test_parse_int_list():
@@ -75,15 +76,18 @@ def test_generate_reports_bad_options(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_demo_quick_runs_every_stage_into_one_report(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+def test_demo_quick_runs_every_stage_into_one_report(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["demo", "--quick", "--out", tmp_path.name]) == 0  # A relative --out, as in make.
     summary = json.loads((tmp_path / "demo.json").read_text())
     for stage in ("generator", "metrics", "weights", "pruning", "latent", "report"):
         assert summary[stage]["status"] == "ok", stage
     page = (tmp_path / "report.html").read_text()
-    for section in ("Generator", "Weights", "Pruning"):
+    for section in ("Generator", "Weights", "Pruning", "Latent space"):
         assert section in page
-    assert page.count("<img") >= 10
+    figures = [e for e in read_manifests(tmp_path) if e["kind"] == "figure"]
+    assert len(figures) >= 10
+    assert page.count("data:image/png;base64") == len(figures)  # Every figure was found.
     assert (tmp_path / "pruning" / "channel" / "keep0.3" / "generator.safetensors").is_file()
     assert (tmp_path / "latent" / "edits" / "age" / "edit_age.png").is_file()
 
