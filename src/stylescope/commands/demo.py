@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             ["prune", *net, *probe, "--method", "magnitude", "--fidelity-samples",
              "32" if q else "256", "--no-latency", "--out", str(out / "pruning" / "magnitude")],
             ["prune", *net, *probe, "--method", "channel", "--criterion", "content",
-             "--keep", "0.3" if q else "0.5,0.3", "--distill-kimg", "0.128" if q else "10",
+             "--keep", "0.3", "--distill-kimg", "0.128" if q else "60",
              "--importance-samples", "32" if q else "256",
              "--fidelity-samples", "32" if q else "256",
              *([] if q else ["--metrics", "fid1k,fd_probe1k"]),
