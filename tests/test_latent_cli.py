@@ -89,6 +89,15 @@ def test_directions_edit_and_evaluate(files, capsys):
     assert methods == {"pca", "sefa", "supervised", "supervised-conditional", "s-channel"}
     assert _manifest(eval_out)[0]["title"] == "Edit precision and side effects"
 
+    # Directions from a folder (e.g. of the dense generator) measured on this generator.
+    transfer_out = files / "transfer"
+    assert main([*args, "100", "--strengths", "-1,1", "--transfer", str(out),
+                 "--out", str(transfer_out)]) == 0  # fmt: skip
+    rows = json.loads((transfer_out / "evaluate.json").read_text())["rows"]
+    transferred = [r for r in rows if r["method"] == "transferred"]
+    assert [(r["direction"], r["layers"]) for r in transferred] == [("age", [0, 1, 2])]
+    assert main([*args, "100", "--transfer", str(files), "--out", str(transfer_out)]) == 2
+
 
 def test_project_and_resume(files):
     out = files / "project"

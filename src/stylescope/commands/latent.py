@@ -171,6 +171,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--samples", type=int, default=1000, help="w samples for supervised")
     evaluate.add_argument("--num-components", type=int, default=16, help="PCA/SeFa candidates")
     evaluate.add_argument("--attributes", default="age,yaw,smile", help="target attributes")
+    evaluate.add_argument(
+        "--transfer",
+        default=None,
+        metavar="DIR",
+        help="also measure the directions named like the attributes in DIR (e.g. found on the "
+        "dense generator, measured here on a pruned one) as method 'transferred'",
+    )
     allow_negative_ranges(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
@@ -574,6 +581,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "supervised": supervised,
         "supervised-conditional": conditional,
     }
+
+    if args.transfer is not None:
+        from stylescope.latent.directions import DirectionError, find_direction
+
+        try:
+            methods["transferred"] = {}
+            for name in attributes:
+                direction = find_direction(name, args.transfer)
+                direction.check_fits(G)
+                methods["transferred"][name] = direction
+        except (DirectionError, ValueError) as error:
+            raise CommandError(f"--transfer: {error}") from error
 
     # Measure.
     total = len(attributes) * (len(methods) + 1)
