@@ -100,9 +100,7 @@ def plot_channel_norms(result: GeneratorInspection, path: Path) -> Path:
     ):
         ax = fig.add_subplot(1, 2, k + 1)
         for layer, color in zip(layers, line_colors, strict=True):
-            norms = np.sort(np.asarray(getattr(layer, attr)))[::-1]
-            top = norms[0] if norms[0] > 0 else 1.0
-            ax.plot(np.arange(len(norms)) / max(len(norms) - 1, 1), norms / top, color=color, lw=1)
+            _plot_sorted_shares(ax, getattr(layer, attr), color, lw=1)
         ax.set_xlabel(f"{label} channel rank / count")
         ax.set_ylabel("L2 norm / largest")
         ax.set_ylim(bottom=0)
@@ -110,6 +108,13 @@ def plot_channel_norms(result: GeneratorInspection, path: Path) -> Path:
         fig.colorbar(mappable, ax=ax, label="synthesis layer index")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _plot_sorted_shares(ax, values, color, **kwargs) -> None:
+    """Values sorted high to low, divided by the largest, against rank / count."""
+    values = np.sort(np.asarray(values))[::-1]
+    top = values[0] if values[0] > 0 else 1.0
+    ax.plot(np.arange(len(values)) / max(len(values) - 1, 1), values / top, color=color, **kwargs)
 
 
 def plot_gains_noise(result: GeneratorInspection, path: Path) -> Path:
@@ -189,9 +194,7 @@ def plot_channel_importance(result: GeneratorInspection, path: Path) -> Path:
         groups = result.importance[criterion]
         line_colors, mappable = _ordered_colors(len(groups))
         for scores, color in zip(groups.values(), line_colors, strict=True):
-            values = np.sort(np.asarray(scores))[::-1]
-            top = values[0] if values[0] > 0 else 1.0
-            ax.plot(np.arange(len(values)) / max(len(values) - 1, 1), values / top, color=color)
+            _plot_sorted_shares(ax, scores, color)
         ax.set_xlabel("channel rank / count")
         ax.set_ylabel("importance / largest in group")
         ax.set_ylim(bottom=0)

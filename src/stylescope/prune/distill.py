@@ -37,7 +37,7 @@ from stylescope.checkpoint import (
     load_state_strict,
     read_safetensors,
 )
-from stylescope.networks import Generator, NetworkConfig
+from stylescope.networks import Generator
 from stylescope.prune.channels import face_region_weights
 from stylescope.train.snapshot import load_optimizer, optimizer_groups, optimizer_tensors
 
@@ -243,17 +243,6 @@ def save_distill_state(
         "opt_groups": json.dumps(optimizer_groups(opt)),
     })  # fmt: skip
     atomic_save_tensors(path, tensors, metadata)
-
-
-def read_distill_config(path: str | os.PathLike) -> NetworkConfig:
-    """The student's network config stored in a state file (to rebuild it before resuming)."""
-    _, metadata = read_safetensors(path)
-    if metadata.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: not a stylescope distillation state")
-    try:
-        return NetworkConfig.from_dict(json.loads(metadata["config"]))
-    except (KeyError, ValueError, TypeError) as error:
-        raise CheckpointError(f"{path}: malformed distillation state ({error})") from error
 
 
 def load_distill_state(

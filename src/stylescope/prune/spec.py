@@ -58,12 +58,6 @@ class PruneSpec:
         return cls(G.config.architecture, base, {k: list(v) for k, v in keep.items()},
                    dict(provenance or {}))  # fmt: skip
 
-    def kept_fraction(self) -> dict[str, float]:
-        return {
-            name: len(self.keep.get(name, range(width))) / width
-            for name, width in self.base_channels.items()
-        }
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": SPEC_FORMAT,
