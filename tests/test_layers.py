@@ -17,6 +17,7 @@ from stylescope.networks.layers import (
     downsample2d,
     make_fir_filter,
     modulated_conv2d,
+    scale_bias_act,
     upsample2d,
 )
 from stylescope.networks.stylegan2 import SynthesisLayer
@@ -164,3 +165,35 @@ def test_minibatch_std_groups_consecutive_samples():
     y = layer(x)[:, 1]
     # The first group is constant: its std is ~0; the second group's is not.
     assert y[:2].abs().max().item() < 1e-3 and y[2:].min().item() > 0.1
+
+
+@pytest.mark.parametrize("noise_batch", [None, 1, 4])
+@pytest.mark.parametrize("with_scale", [True, False])
+@pytest.mark.parametrize("clamp", [None, 0.5])
+def test_scale_bias_act_matches_the_step_by_step_epilogue(noise_batch, with_scale, clamp):
+    x = torch.randn(4, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    scale = torch.rand(4, 6) + 0.5 if with_scale else None
+    bias = torch.randn(6)
+    noise = None if noise_batch is None else torch.randn(noise_batch, 1, 5, 5) * 0.3
+    expected = x if scale is None else x * scale.reshape(4, 6, 1, 1)
+    expected = expected if noise is None else expected + noise
+    expected = bias_act(expected, bias, "lrelu", clamp=clamp)
+
+    before = x.clone()
+    with torch.no_grad():
+        y = scale_bias_act(x, scale, bias, noise, "lrelu", clamp=clamp)
+    torch.testing.assert_close(y, expected)
+    assert torch.equal(x, before)  # The caller's tensor is never changed in place.
+    assert y.is_contiguous(memory_format=torch.channels_last)
+
+    # Under autograd: same values and same gradients as the step-by-step version.
+    leaves = [t.clone().requires_grad_() for t in (x, bias)]
+    y = scale_bias_act(leaves[0], scale, leaves[1], noise, "lrelu", clamp=clamp)
+    torch.testing.assert_close(y, expected)
+    y.square().sum().backward()
+    ref = [t.clone().requires_grad_() for t in (x, bias)]
+    r = ref[0] if scale is None else ref[0] * scale.reshape(4, 6, 1, 1)
+    r = r if noise is None else r + noise
+    bias_act(r, ref[1], "lrelu", clamp=clamp).square().sum().backward()
+    for got, want in zip(leaves, ref, strict=True):
+        torch.testing.assert_close(got.grad, want.grad)

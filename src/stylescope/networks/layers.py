@@ -61,6 +61,64 @@ def bias_act(
     return x
 
 
+def scale_bias_act(
+    x: torch.Tensor,
+    scale: torch.Tensor | None,
+    bias: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    activation: Activation = "lrelu",
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """act(x * scale + noise + bias) * act_gain, clamped: the epilogue of a synthesis conv.
+
+    Gives the same numbers as scaling, adding noise, `bias_act` and clamping one after another,
+    in two or three passes over x instead of five. The activation gain is folded into the
+    affine part, which is exact because leaky ReLU is positively homogeneous
+    (lrelu(a) * g = lrelu(a * g) for g > 0). Outside autograd the activation and clamp run in
+    place on the freshly made sum. This matters most for thin (pruned) layers, whose
+    elementwise work is as large relative to their convolutions as their channels are few.
+
+    Args:
+        x: conv output [N, C, H, W].
+        scale: per-sample output-channel scales [N, C] (the demodulation), or None.
+        bias: per-channel bias [C].
+        noise: noise already multiplied by its strength, [1 or N, 1, H, W], or None.
+        activation: 'linear' or 'lrelu'.
+        clamp: clamp the result to +-clamp; None means no clamp.
+    """
+    batch, channels = x.shape[:2]
+    gain = ACTIVATION_GAIN[activation]
+    # Everything that does not depend on the sample is summed at [1, C, H, W] or [1, C, 1, 1].
+    shift = bias.float().reshape(1, channels, 1, 1) * gain
+    per_sample_noise = noise is not None and noise.shape[0] != 1
+    if noise is not None and not per_sample_noise:
+        shift = shift + noise.float() * gain
+    # The result takes its memory format from the operands, so the small shift must share x's
+    # (channels-last activations would otherwise come out NCHW).
+    channels_last = (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    shift = shift.to(x.dtype).contiguous(memory_format=memory_format)
+    if scale is not None:
+        assert_shape(scale, [batch, channels], "scale_bias_act scale")
+        x = torch.addcmul(shift, x, (scale.float() * gain).to(x.dtype).reshape(batch, -1, 1, 1))
+    else:
+        x = torch.add(shift, x, alpha=gain)
+    if per_sample_noise:
+        x = x + (noise.float() * gain).to(x.dtype)
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    if activation == "lrelu":
+        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
+    elif activation != "linear":
+        raise ValueError(f"unknown activation {activation!r}; choose 'linear' or 'lrelu'")
+    if clamp is not None:
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+    return x
+
+
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
     """Pixel norm: scale each vector to unit root-mean-square along `dim`."""
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
@@ -298,6 +356,17 @@ class Conv2dLayer(nn.Module):
 # Modulated convolution.
 
 
+def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2 eq. 3: 1 / sqrt(sum_{i,k} (w_oik * s_i)^2 + eps), [N, O] in fp32.
+
+    Args:
+        weight: kernel [O, I, K, K], gain applied.
+        styles: per-sample input-channel scales [N, I].
+    """
+    w_sq = weight.float().square().sum(dim=[2, 3])  # [O, I]
+    return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()
+
+
 def modulated_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -325,11 +394,7 @@ def modulated_conv2d(
     assert_shape(x, [None, in_channels, None, None], "modulated_conv2d x")
     assert_shape(styles, [batch, in_channels], "modulated_conv2d styles")
 
-    # Demodulation coefficients, StyleGAN2 eq. 3: 1 / sqrt(sum_{i,k} (w_oik * s_i)^2 + eps).
-    dcoefs = None
-    if demodulate:
-        w_sq = weight.float().square().sum(dim=[2, 3])  # [O, I]
-        dcoefs = (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()  # [N, O]
+    dcoefs = demodulation_coefficients(weight, styles) if demodulate else None
 
     if not fused:
         x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
@@ -361,16 +426,22 @@ class NoiseInjection(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
 
-    def forward(self, x: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor:
+    def sample(self, x: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor | None:
+        """The noise that `forward` adds to x, times its strength: [N or 1, 1, H, W] fp32, or
+        None for 'none'."""
         if noise_mode == "none":
-            return x
+            return None
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device)
         elif noise_mode == "const":
             noise = self.noise_const
         else:
             raise ValueError(f"unknown noise_mode {noise_mode!r}; use 'random', 'const' or 'none'")
-        return x + (noise * self.noise_strength).to(x.dtype)
+        return noise * self.noise_strength
+
+    def forward(self, x: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor:
+        noise = self.sample(x, noise_mode)
+        return x if noise is None else x + noise.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"resolution={self.resolution}"

@@ -22,9 +22,11 @@ from stylescope.networks.layers import (
     NoiseMode,
     bias_act,
     channels_at,
+    demodulation_coefficients,
     make_fir_filter,
     modulated_conv2d,
     resolution_log2,
+    scale_bias_act,
     upsample2d,
 )
 from stylescope.utils import assert_shape
@@ -84,17 +86,20 @@ class SynthesisLayer(nn.Module):
         assert_shape(x, [None, self.in_channels, in_res, in_res], f"SynthesisLayer@{in_res} x")
         # The equalized-LR gain is folded into the styles: N*I multiplies instead of O*I*K*K.
         styles = self.affine(w) * self.weight_gain
+        # The fused path folds demodulation into its per-sample kernels; the plain path leaves it
+        # to the epilogue, which applies it with the noise, bias and activation in one go.
         x = modulated_conv2d(
             x,
             self.weight,
             styles,
             up=self.up,
+            demodulate=fused_modconv,
             resample_filter=self.resample_filter,
             fused=fused_modconv,
         )
-        if self.noise is not None:
-            x = self.noise(x, noise_mode)
-        return bias_act(x, self.bias.to(x.dtype), "lrelu", clamp=self.conv_clamp)
+        dcoefs = None if fused_modconv else demodulation_coefficients(self.weight, styles)
+        noise = None if self.noise is None else self.noise.sample(x, noise_mode)
+        return scale_bias_act(x, dcoefs, self.bias, noise, "lrelu", clamp=self.conv_clamp)
 
     def extra_repr(self) -> str:
         return (
@@ -221,8 +226,12 @@ class SynthesisBlock(nn.Module):
 
         # Skip architecture: upsample the running image and add this resolution's ToRGB.
         y = self.torgb(x, next(w_iter), fused_modconv).float()
-        img = y if img is None else upsample2d(img, self.resample_filter) + y
-        return x, img
+        if img is not None:
+            # The running image stays fp32 under autocast: a 3-channel filter gains nothing from
+            # bf16, and rounding would accumulate over the resolutions.
+            with torch.autocast(img.device.type, enabled=False):
+                y = upsample2d(img, self.resample_filter).add_(y)
+        return x, y
 
     def extra_repr(self) -> str:
         return (
