@@ -17,12 +17,14 @@ from stylescope.prune.channels import (
     channel_groups,
     consumer_paths,
     input_weight_owner,
+    keep_ratios,
     layer_at,
     prune_channels,
     score_channels,
     select_channels,
 )
-from stylescope.prune.distill import DistillOptions, distill
+from stylescope.prune.distill import DistillOptions, distill, learning_rate
+from stylescope.prune.evaluate import LATENCY_SETTINGS, compare_latency, speed_table
 from stylescope.prune.magnitude import magnitude_prune, weight_sparsity
 from stylescope.prune.spec import PruneSpec, SpecError, apply_spec, load_spec, save_spec
 
@@ -103,6 +105,44 @@ def test_select_channels_ratios_minimum_and_errors():
         select_channels(scores, {"c": 0.5})
     with pytest.raises(ValueError, match="keep ratio"):
         select_channels(scores, 1.5)
+
+
+def test_select_channels_rounds_to_the_vector_width():
+    scores = {"wide": torch.arange(128.0), "narrow": torch.arange(24.0)}
+    counts = {k: len(v) for k, v in select_channels(scores, 0.3, multiple_of=16).items()}
+    # 38.4 -> 32 (nearest multiple); 24 channels are fewer than two multiples: 7 as asked.
+    assert counts == {"wide": 32, "narrow": 7}
+    assert len(select_channels(scores, 0.35, multiple_of=16)["wide"]) == 48
+    # Never rounded down to nothing, never above the group.
+    assert len(select_channels(scores, 0.01, multiple_of=16)["wide"]) == 16
+    assert len(select_channels(scores, 0.99, multiple_of=16)["wide"]) == 128
+    # The best-scoring channels survive the rounding.
+    assert select_channels(scores, 0.3, multiple_of=16)["wide"] == list(range(96, 128))
+
+
+def test_keep_ratios_by_block_and_group():
+    names = ["b4.const", "b4.conv1", "b8.conv0", "b8.conv1"]
+    ratios = keep_ratios(names, 0.25, {"b4": 0.5, "b8.conv1": 0.75})
+    assert ratios == {"b4.const": 0.5, "b4.conv1": 0.5, "b8.conv0": 0.25, "b8.conv1": 0.75}
+    assert keep_ratios(names, 0.3, {"b8": 0.5, "b8.conv0": 1.0})["b8.conv0"] == 1.0
+    with pytest.raises(KeyError, match="b64"):
+        keep_ratios(names, 0.3, {"b64": 0.5})
+
+
+def test_compare_latency_times_both_networks_in_turn():
+    G = _generator("faces32")
+    P = prune_channels(G, select_channels(score_channels(G, "l1"), 0.25, min_channels=1))
+    G.train()
+    timing = compare_latency(G, P, batch=2, precision="fp32", rounds=3, warmup=1)
+    assert set(timing) == {"reference_ms", "candidate_ms", "speedup"}
+    assert timing["reference_ms"] > 0 and timing["candidate_ms"] > 0 and timing["speedup"] > 0
+    assert G.training and not P.training  # Modes are restored.
+    with pytest.raises(ValueError, match="precision"):
+        compare_latency(G, P, precision="fp16")
+    row = speed_table(G, P)
+    for batch, precision in LATENCY_SETTINGS:
+        key = f"b{batch}_{precision}"
+        assert {f"ms_per_img_{key}", f"dense_ms_per_img_{key}", f"speedup_{key}"} <= set(row)
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -199,6 +239,16 @@ def test_distillation_lowers_the_loss():
     assert sum(losses[-5:]) < sum(losses[:5])
 
 
+def test_distillation_learning_rate_ramps_down_at_the_end():
+    options = DistillOptions(kimg=10, lr=0.002, lr_rampdown=0.25)
+    assert learning_rate(options, 0) == learning_rate(options, 7500) == 0.002
+    assert learning_rate(options, 8750) == pytest.approx(0.001)
+    assert learning_rate(options, 10_000) == 0
+    assert learning_rate(DistillOptions(kimg=10, lr_rampdown=0), 9999) == 0.002
+    with pytest.raises(ValueError, match="lr_rampdown"):
+        DistillOptions(lr_rampdown=1.5).check()
+
+
 def test_distillation_resumes_exactly(tmp_path):
     teacher, student, probe, options = _distill_setup()
     once = copy.deepcopy(student)
@@ -250,7 +300,8 @@ def test_prune_command_channel_with_distillation(files, capsys):
     args = ["prune", "--network", str(files / "G.safetensors"), "--probe",
             str(files / "probe.safetensors"), "--keep", "0.5,0.25", "--criterion", "content",
             "--importance-samples", "8", "--distill-kimg", "0.032", "--distill-batch", "8",
-            "--fidelity-samples", "8", "--no-latency", "--out", str(out)]  # fmt: skip
+            "--channel-multiple", "1", "--fidelity-samples", "8", "--no-latency",
+            "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     rows = [json.loads(line) for line in (out / "prune.jsonl").read_text().splitlines()]
     assert [r["variant"] for r in rows] == ["keep0.5", "keep0.25"]
@@ -263,6 +314,13 @@ def test_prune_command_channel_with_distillation(files, capsys):
     assert (out / "channel_curve.png").is_file()
     assert "Pruning" in (out / "report.jsonl").read_text()
 
+    # A rerun with --resume and a longer run continues each variant's distillation.
+    longer = [a if a != "0.032" else "0.064" for a in args] + ["--resume"]
+    assert main(longer) == 0
+    resumed = [json.loads(line) for line in (out / "prune.jsonl").read_text().splitlines()]
+    assert [r["distill_kimg"] for r in resumed] == [pytest.approx(0.064)] * 2
+    assert [r["distill_start_kimg"] for r in resumed] == [pytest.approx(0.032)] * 2
+
     # The written spec rebuilds the same generator.
     spec_out = files / "from_spec"
     args = ["prune", "--network", str(files / "G.safetensors"), "--probe",
@@ -272,6 +330,22 @@ def test_prune_command_channel_with_distillation(files, capsys):
     row = json.loads((spec_out / "prune.jsonl").read_text())
     assert row["macs"] == rows[1]["macs"]
     assert row["psnr_before_distill"] == pytest.approx(rows[1]["psnr_before_distill"])
+
+
+def test_prune_command_keep_at_and_channel_multiple(files):
+    out = files / "tiered"
+    args = ["prune", "--network", str(files / "G.safetensors"), "--probe",
+            str(files / "probe.safetensors"), "--keep", "0.5", "--keep-at", "b16=0.25",
+            "--channel-multiple", "8", "--criterion", "l1", "--fidelity-samples", "4",
+            "--no-latency", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    row = json.loads((out / "prune.jsonl").read_text())
+    assert row["variant"] == "keep0.5-b16x0.25"
+    spec = load_spec(out / row["variant"] / "spec.json")
+    widths = {name: len(indices) for name, indices in spec.keep.items()}
+    assert widths["b16.conv0"] == widths["b16.conv1"] == 8
+    assert all(width == 16 for name, width in widths.items() if not name.startswith("b16"))
+    assert spec.provenance["keep_at"] == {"b16": 0.25}
 
 
 def test_prune_command_magnitude_and_bad_input(files, capsys):
@@ -287,4 +361,7 @@ def test_prune_command_magnitude_and_bad_input(files, capsys):
     assert main(base + ["--spec", str(files / "bad.json"), "--out", str(out)]) == 2
     assert "--spec" in capsys.readouterr().err
     assert main(base + ["--keep", "1.5", "--out", str(out)]) == 2
+    for bad in ("b4", "b4=2", "b64=0.5", "=0.5"):
+        assert main(base + ["--keep-at", bad, "--out", str(out)]) == 2
+        assert "--keep-at" in capsys.readouterr().err
     assert main(base + ["--method", "magnitude", "--sparsities", "x", "--out", str(out)]) == 2

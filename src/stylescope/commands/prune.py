@@ -2,13 +2,16 @@
 
     stylescope prune --method channel --keep 0.3 --criterion content --distill-kimg 10
     stylescope prune --method channel --keep 0.7,0.5,0.3 --metrics fid1k     # a sweep
+    stylescope prune --method channel --keep 0.25 --keep-at b4=0.5,b8=0.5  # per-block fractions
     stylescope prune --method channel --spec out/prune/keep0.3/spec.json   # rebuild from a spec
     stylescope prune --method magnitude --sparsities 0,0.5,0.8,0.9,0.95      # unstructured curve
 
 Writes to `--out`: `prune.jsonl` (one JSON object per pruned variant: MACs, latency, fidelity
-before and after distillation), per channel variant a folder `keepK/` with `spec.json`, the
-pruned `generator.safetensors`, the resumable `distill-state.safetensors` and a comparison grid,
-the sparsity or keep -> fidelity curve as PNG, and report.jsonl entries for `stylescope report`.
+before and after distillation), per channel variant a folder `keepK/` (`keepK-b4x0.5...` with
+--keep-at) with `spec.json`, the pruned `generator.safetensors`, the resumable
+`distill-state.safetensors` and a comparison grid, the sparsity or keep -> fidelity curve as PNG,
+and report.jsonl entries for `stylescope report`. Kept channel counts are rounded to multiples
+of --channel-multiple (16, the CPU vector width) so that the MACs removed are time saved.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--keep", default="0.3", help="channel: kept fraction(s) of every group, e.g. 0.7,0.5,0.3"
     )
+    parser.add_argument("--keep-at", default="", metavar="NAME=FRAC,...",
+                        help="channel: kept fraction of named blocks or groups instead of --keep, "
+                        "e.g. b4=0.5,b8=0.5,b16=0.375")  # fmt: skip
+    parser.add_argument("--channel-multiple", type=int, default=16,
+                        help="channel: round kept counts to a multiple of this (CPU vector width; "
+                        "1 keeps exact fractions)")  # fmt: skip
     parser.add_argument("--criterion", choices=["l1", "style", "content"], default="content",
                         help="channel: importance criterion")  # fmt: skip
     parser.add_argument("--spec", default=None, metavar="PATH",
@@ -47,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--distill-kimg", type=float, default=0.0, help="distillation length")
     parser.add_argument("--distill-batch", type=int, default=32)
     parser.add_argument("--distill-lr", type=float, default=0.002)
+    parser.add_argument("--distill-rampdown", type=float, default=0.25,
+                        help="fraction of the distillation over which the learning rate falls "
+                        "to 0 (0: constant)")  # fmt: skip
     parser.add_argument("--feature-weight", type=float, default=1.0,
                         help="probe feature-distance weight of the distillation loss")  # fmt: skip
     parser.add_argument("--region-weight", type=float, default=0.0,
@@ -80,6 +92,23 @@ def _fractions(text: str, flag: str, lo_open: bool) -> list[float]:
     return values
 
 
+def _overrides(text: str) -> dict[str, float]:
+    """'b4=0.5,b16.conv0=0.25' -> {'b4': 0.5, 'b16.conv0': 0.25}."""
+    overrides = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CommandError(f"--keep-at: {item!r} is not NAME=FRACTION")
+        overrides[name.strip()] = _fractions(value, f"--keep-at {name.strip()}", lo_open=True)[0]
+    return overrides
+
+
+def _variant_name(keep: float, overrides: dict[str, float]) -> str:
+    return f"keep{keep:g}" + "".join(f"-{name}x{ratio:g}" for name, ratio in overrides.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from stylescope.metrics.probes import load_probe
 
@@ -91,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--importance-samples must be at least 1")
     if args.min_channels < 1:
         raise CommandError("--min-channels must be at least 1")
+    if args.channel_multiple < 1:
+        raise CommandError("--channel-multiple must be at least 1")
+    if args.keep_at and args.spec:
+        raise CommandError("--keep-at selects channels; a --spec already lists them")
     if args.method == "magnitude" and (args.spec or args.distill_kimg > 0 or args.resume):
         raise CommandError("--spec, --distill-kimg and --resume apply to --method channel only")
     if args.metrics:
@@ -137,6 +170,14 @@ def _costs(G, args) -> dict[str, Any]:
     return cost_table(G)
 
 
+def _speed(dense_G, pruned, args) -> dict[str, Any]:
+    """MACs and parameters of a pruned generator, with its latency timed against the dense one."""
+    from stylescope.prune.evaluate import generator_macs, speed_table
+
+    row = {"macs": generator_macs(pruned), "params": pruned.num_parameters()}
+    return row if args.no_latency else row | speed_table(dense_G, pruned)
+
+
 def _distribution(G, args, probe, label: str) -> dict[str, float]:
     from stylescope.metrics.evaluate import default_cache_dir
     from stylescope.metrics.features import ExtractorUnavailable
@@ -163,6 +204,14 @@ def _describe(row: dict[str, Any]) -> str:
     parts = [f"{row['macs'] / 1e6:.1f} MMAC/img", f"{row['params'] / 1e6:.3f} M params"]
     if "ms_per_img_b32_bf16" in row:
         parts.append(f"{row['ms_per_img_b32_bf16']:.3f} ms/img (b32 bf16)")
+    speedups = [k for k in row if k.startswith("speedup_")]
+    if speedups:
+        parts.append(
+            "speed-up "
+            + " ".join(
+                f"{k.removeprefix('speedup_').replace('_', ' ')} {row[k]:.2f}x" for k in speedups
+            )
+        )
     for key in ("psnr", "ssim", "probe_distance"):
         if key in row:
             parts.append(f"{key} {row[key]:.4g}")
@@ -187,7 +236,7 @@ def _run_magnitude(G, probe, dense, args, out: Path) -> list[dict[str, Any]]:
         row = {"variant": f"magnitude{sparsity:g}", "method": "magnitude", "scope": args.scope,
                "sparsity": weight_sparsity(pruned)["total"],
                "target_sparsity": sparsity}  # fmt: skip
-        row |= _costs(pruned, args) | _same_latent(G, pruned, probe, args)
+        row |= _speed(G, pruned, args) | _same_latent(G, pruned, probe, args)
         row |= _distribution(pruned, args, probe, row["variant"])
         tqdm.write(f"prune: sparsity {sparsity:.2f}: {_describe(row)}")
         _append(out, row)
@@ -196,7 +245,8 @@ def _run_magnitude(G, probe, dense, args, out: Path) -> list[dict[str, Any]]:
 
 
 def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str, Any]]:
-    from stylescope.prune.channels import score_channels, select_channels
+    from stylescope.prune.channels import keep_ratios, score_channels, select_channels
+    from stylescope.prune.evaluate import generator_macs
     from stylescope.prune.spec import PruneSpec, SpecError, apply_spec, load_spec, save_spec
 
     # Step 2: which channels survive, from a spec or from importance scores.
@@ -209,6 +259,7 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
         keeps = _fractions(args.keep, "--keep", lo_open=True)
         if len(set(keeps)) != len(keeps):
             raise CommandError(f"--keep: repeated ratios in {args.keep!r}")
+        overrides = _overrides(args.keep_at)
         print(f"prune: scoring channels by {args.criterion} on {args.importance_samples} latents",
               flush=True)  # fmt: skip
         try:
@@ -217,17 +268,23 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
             raise CommandError(f"--criterion {args.criterion}: {error}") from error
         specs = []
         for keep in keeps:
-            kept = select_channels(scores, keep, min_channels=args.min_channels)
-            provenance = {"criterion": args.criterion, "keep_ratio": keep, "network": source,
+            try:
+                ratios = keep_ratios(list(scores), keep, overrides)
+            except KeyError as error:
+                raise CommandError(f"--keep-at: {error.args[0]}") from error
+            kept = select_channels(scores, ratios, args.min_channels, args.channel_multiple)
+            provenance = {"criterion": args.criterion, "keep_ratio": keep, "keep_at": overrides,
+                          "channel_multiple": args.channel_multiple, "network": source,
                           "importance_samples": args.importance_samples,
                           "min_channels": args.min_channels,
+                          "name": _variant_name(keep, overrides),
                           "created": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
             specs.append(PruneSpec.for_generator(G, kept, provenance))
 
     rows = []
     for spec in specs:
         keep = spec.provenance.get("keep_ratio")
-        name = f"keep{keep:g}" if isinstance(keep, float) else Path(args.spec).stem
+        name = spec.provenance.get("name") if args.spec is None else Path(args.spec).stem
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -239,7 +296,8 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
         # Step 3: costs and fidelity before distillation.
         row = {"variant": name, "method": "channel", "criterion": spec.provenance.get("criterion"),
                "keep_ratio": keep, "spec": str(folder / "spec.json")}  # fmt: skip
-        row |= _costs(pruned, args)
+        row["channels"] = {group: len(indices) for group, indices in spec.keep.items()}
+        row |= {"macs": generator_macs(pruned), "params": pruned.num_parameters()}
         row["mac_reduction"] = dense["macs"] / row["macs"]
         before = _same_latent(G, pruned, probe, args)
         row |= {f"{k}_before_distill": v for k, v in before.items()}
@@ -251,9 +309,9 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
             row |= _distill(G, pruned, probe, spec, folder, args)
         row |= _same_latent(G, pruned, probe, args)
         row |= _distribution(pruned, args, probe, name)
-        if "ms_per_img_b32_bf16" in row:
-            row["speedup_b32_bf16"] = dense["ms_per_img_b32_bf16"] / row["ms_per_img_b32_bf16"]
-            row["speedup_b1_fp32"] = dense["ms_per_img_b1_fp32"] / row["ms_per_img_b1_fp32"]
+        # Speed does not depend on the weights' values, but timing after distillation keeps the
+        # cores free of it.
+        row |= _speed(G, pruned, args)
         pruned.config = pruned.config.replace(description=f"pruned from {source}: {name}")
         save_network(folder / "generator.safetensors", pruned)
         _comparison_grid(G, pruned, folder / "samples.png")
@@ -271,7 +329,8 @@ def _distill(G, pruned, probe, spec, folder: Path, args) -> dict[str, Any]:
 
     options = DistillOptions(kimg=args.distill_kimg, batch=args.distill_batch, lr=args.distill_lr,
                              feature_weight=args.feature_weight,
-                             region_weight=args.region_weight)  # fmt: skip
+                             region_weight=args.region_weight,
+                             lr_rampdown=args.distill_rampdown)  # fmt: skip
     state = folder / "distill-state.safetensors"
     resume = args.resume and state.is_file()
     if args.resume and not resume:
@@ -284,8 +343,10 @@ def _distill(G, pruned, probe, spec, folder: Path, args) -> dict[str, Any]:
         bar.update(0)
 
     try:
+        # The state names the channels it was made for; provenance (dates) may differ on rerun.
+        structure = {k: v for k, v in spec.to_dict().items() if k != "provenance"}
         summary = distill(G, pruned, probe, options, state, resume,
-                          {"spec": json.dumps(spec.to_dict())}, progress)  # fmt: skip
+                          {"spec": json.dumps(structure)}, progress)  # fmt: skip
     except (CheckpointError, ValueError) as error:
         raise CommandError(f"distillation: {error}") from error
     except FloatingPointError as error:
@@ -295,7 +356,8 @@ def _distill(G, pruned, probe, spec, folder: Path, args) -> dict[str, Any]:
         ) from error
     finally:
         bar.close()
-    return {"distill_kimg": summary["kimg"], "distill_seconds": summary["seconds"],
+    return {"distill_kimg": summary["kimg"], "distill_start_kimg": summary["start_kimg"],
+            "distill_seconds": summary["seconds"],
             "distill_final_loss": summary.get("loss")}  # fmt: skip
 
 
@@ -346,7 +408,8 @@ def _write_report(out: Path, dense: dict, rows: list[dict], args) -> None:
     columns = ["variant", "MMAC/img", "MAC cut", "PSNR dB", "SSIM", "probe dist"]
     latency = "ms_per_img_b32_bf16" in dense
     if latency:
-        columns += ["ms/img b1 fp32", "ms/img b32 bf16"]
+        columns += ["ms/img b1 fp32", "ms/img b32 fp32", "ms/img b32 bf16",
+                    "speed-up b1 fp32", "speed-up b32 fp32", "speed-up b32 bf16"]  # fmt: skip
     extra = [k for k in rows[0] if k.startswith(("fid", "fd_probe"))] if rows else []
     columns += extra
     table = []
@@ -355,12 +418,15 @@ def _write_report(out: Path, dense: dict, rows: list[dict], args) -> None:
                  _round(r.get("psnr")), _round(r.get("ssim")),
                  _round(r.get("probe_distance"))]  # fmt: skip
         if latency:
-            cells += [_round(r.get("ms_per_img_b1_fp32")), _round(r.get("ms_per_img_b32_bf16"))]
+            cells += [_round(r.get(f"ms_per_img_{k}")) for k in ("b1_fp32", "b32_fp32", "b32_bf16")]
+            cells += [_round(r.get(f"speedup_{k}"), 2) for k in ("b1_fp32", "b32_fp32", "b32_bf16")]
         cells += [_round(r.get(k)) for k in extra]
         table.append(cells)
     caption = (f"MACs counted by torch.utils.flop_counter at batch 1; latency is the median of "
-               f"timed forward passes on this machine; PSNR/SSIM/probe distance against the dense "
-               f"generator over {n} shared latents with constant noise")  # fmt: skip
+               f"timed forward passes on this machine, and each variant's speed-up the median "
+               f"ratio over rounds that time it and the dense generator alternately; "
+               f"PSNR/SSIM/probe distance against the dense generator over {n} shared latents "
+               f"with constant noise")  # fmt: skip
     if args.method == "channel" and args.distill_kimg > 0:
         caption += f", after {args.distill_kimg:g} kimg of distillation"
     caption += "."

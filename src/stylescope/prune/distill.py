@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +62,9 @@ class DistillOptions:
         precision: 'fp32' or 'bf16' autocast of both generators' forward passes.
         seed: every minibatch draws its latents and noise from (seed, minibatch index).
         state_kimg: write the resumable state every this many kimg (0: only at the end).
+        lr_rampdown: fraction of the run at its end over which the learning rate falls to 0
+            along a half cosine (0: constant). The schedule follows `kimg`, so resuming with a
+            longer run moves the ramp-down to the new end.
     """
 
     kimg: float = 10.0
@@ -73,16 +77,29 @@ class DistillOptions:
     precision: str = "bf16"
     seed: int = 0
     state_kimg: float = 2.0
+    lr_rampdown: float = 0.25
 
     def check(self) -> None:
         if self.kimg <= 0 or self.batch <= 0 or self.lr <= 0:
             raise ValueError("distillation kimg, batch and lr must be positive")
+        if not 0 <= self.lr_rampdown <= 1:
+            raise ValueError("lr_rampdown must lie in [0, 1]")
         if min(self.pixel_weight, self.feature_weight, self.region_weight) < 0:
             raise ValueError("distillation loss weights must be >= 0")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if not 0 <= self.style_mixing <= 1:
             raise ValueError("style mixing probability must lie in [0, 1]")
+
+
+def learning_rate(options: DistillOptions, cur_nimg: int) -> float:
+    """The learning rate after `cur_nimg` images: constant, then a half-cosine ramp-down to 0
+    over the last `lr_rampdown` of the run."""
+    if options.lr_rampdown == 0:
+        return options.lr
+    remaining = 1 - cur_nimg / (options.kimg * 1000)
+    ramp = min(1.0, max(0.0, remaining) / options.lr_rampdown)
+    return options.lr * 0.5 * (1 - math.cos(math.pi * ramp))
 
 
 def distill_latents(
@@ -174,7 +191,7 @@ def _distill(teacher, student, probe, options, state_path, resume, extra_metadat
     autocast = dict(device_type=device.type, dtype=torch.bfloat16)
     autocast["enabled"] = options.precision == "bf16"
     start = time.time()
-    last_state_nimg = cur_nimg
+    start_nimg = last_state_nimg = cur_nimg
     losses: dict[str, float] = {}
     stop_nimg = total_nimg if stop_after_kimg is None else int(stop_after_kimg * 1000)
     while cur_nimg < min(total_nimg, stop_nimg):
@@ -203,6 +220,8 @@ def _distill(teacher, student, probe, options, state_path, resume, extra_metadat
         loss = loss.detach()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite distillation loss at minibatch {batch_idx}")
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(options, cur_nimg)
         opt.step()
         cur_nimg += options.batch
         batch_idx += 1
@@ -219,7 +238,8 @@ def _distill(teacher, student, probe, options, state_path, resume, extra_metadat
     if state_path is not None:
         save_distill_state(state_path, student, opt, options, cur_nimg, batch_idx, extra_metadata)
     student.eval()
-    return {"kimg": cur_nimg / 1000, "seconds": time.time() - start, **losses}
+    return {"kimg": cur_nimg / 1000, "start_kimg": start_nimg / 1000,
+            "seconds": time.time() - start, **losses}  # fmt: skip
 
 
 def save_distill_state(
@@ -271,8 +291,9 @@ def load_distill_state(
             raise CheckpointError(
                 f"{path}: saved with a different {key}; resume with the same {key} or start anew"
             )
+    saved.setdefault("lr_rampdown", 0.0)  # States from before the ramp-down had none.
     for key in ("batch", "seed", "style_mixing", "precision", "lr", "pixel_weight",
-                "feature_weight", "region_weight"):  # fmt: skip
+                "feature_weight", "region_weight", "lr_rampdown"):  # fmt: skip
         if saved.get(key) != getattr(options, key):
             raise CheckpointError(
                 f"{path}: saved with {key}={saved.get(key)!r}, resuming with "

@@ -50,6 +50,82 @@ def generator_latency(
     return statistics.median(times) / batch
 
 
+# (batch, precision) pairs at which a pruned generator is timed against its dense parent.
+LATENCY_SETTINGS = ((1, "fp32"), (1, "bf16"), (32, "fp32"), (32, "bf16"))
+
+
+@torch.no_grad()
+def compare_latency(
+    reference: Generator,
+    candidate: Generator,
+    batch: int = 32,
+    precision: str = "fp32",
+    rounds: int | None = None,
+    warmup: int = 2,
+) -> dict[str, float]:
+    """Time two generators in alternating rounds, so that both see the same machine.
+
+    On a shared or virtual machine the speed drifts by tens of percent within a minute; timing
+    one network after the other turns that drift into a false speed-up. Each round times one
+    forward pass of each network (in alternating order), and the speed-up is the median of the
+    per-round ratios.
+
+    Returns:
+        reference_ms and candidate_ms (median ms per image) and speedup (reference / candidate).
+    """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    rounds = rounds or (40 if batch == 1 else 10)
+    device = next(reference.parameters()).device
+    modes = (reference.training, candidate.training)
+    reference.eval()
+    candidate.eval()
+    z = torch.randn(batch, reference.z_dim, device=device)
+    c = torch.zeros(batch, reference.c_dim, device=device) if reference.c_dim else None
+
+    def seconds(G: Generator) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        G(z, c, noise_mode="const")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    times: list[tuple[float, float]] = []
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        for i in range(warmup + rounds):
+            if i % 2:
+                t_candidate, t_reference = seconds(candidate), seconds(reference)
+            else:
+                t_reference, t_candidate = seconds(reference), seconds(candidate)
+            if i >= warmup:
+                times.append((t_reference, t_candidate))
+    reference.train(modes[0])
+    candidate.train(modes[1])
+    return {
+        "reference_ms": 1000 * statistics.median(t for t, _ in times) / batch,
+        "candidate_ms": 1000 * statistics.median(t for _, t in times) / batch,
+        "speedup": statistics.median(r / c for r, c in times),
+    }
+
+
+def speed_table(dense: Generator, pruned: Generator) -> dict[str, float]:
+    """Latency of the pruned generator and its speed-up over the dense one, per setting.
+
+    Keys: ms_per_img_b{B}_{P} (pruned), dense_ms_per_img_b{B}_{P} (the dense network in the same
+    rounds) and speedup_b{B}_{P}, for every (B, P) in LATENCY_SETTINGS.
+    """
+    row: dict[str, float] = {}
+    for batch, precision in LATENCY_SETTINGS:
+        timing = compare_latency(dense, pruned, batch, precision)
+        key = f"b{batch}_{precision}"
+        row[f"ms_per_img_{key}"] = timing["candidate_ms"]
+        row[f"dense_ms_per_img_{key}"] = timing["reference_ms"]
+        row[f"speedup_{key}"] = timing["speedup"]
+    return row
+
+
 def cost_table(
     G: Generator, batches: tuple[int, ...] = (1, 32), precisions: tuple[str, ...] = ("fp32", "bf16")
 ) -> dict[str, Any]:
