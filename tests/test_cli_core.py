@@ -7,6 +7,7 @@ import json
 import pytest
 from PIL import Image
 
+from stylescope.checkpoint import load_network
 from stylescope.cli import main
 from stylescope.commands import CommandError, parse_int_list
 from stylescope.networks import Generator, get_config
@@ -88,7 +89,11 @@ def test_demo_quick_runs_every_stage_into_one_report(tmp_path, capsys, monkeypat
     figures = [e for e in read_manifests(tmp_path) if e["kind"] == "figure"]
     assert len(figures) >= 10
     assert page.count("data:image/png;base64") == len(figures)  # Every figure was found.
-    assert (tmp_path / "pruning" / "channel" / "keep0.3" / "generator.safetensors").is_file()
+    (pruned,) = (tmp_path / "pruning" / "channel").glob("keep*/generator.safetensors")
+    # Vector-width channel counts: 32 at the finest resolution, 48 and 64 below.
+    widths = [load_network(pruned).synthesis.b32.conv1.out_channels]
+    widths += [load_network(pruned).synthesis.b16.conv1.out_channels]
+    assert widths == [32, 48]
     assert (tmp_path / "latent" / "edits" / "age" / "edit_age.png").is_file()
 
 
