@@ -162,20 +162,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _costs(G, args) -> dict[str, Any]:
-    from stylescope.prune.evaluate import cost_table, generator_macs
+def _size(G) -> dict[str, Any]:
+    from stylescope.prune.evaluate import generator_macs
 
-    if args.no_latency:
-        return {"macs": generator_macs(G), "params": G.num_parameters()}
-    return cost_table(G)
+    return {"macs": generator_macs(G), "params": G.num_parameters()}
+
+
+def _costs(G, args) -> dict[str, Any]:
+    from stylescope.prune.evaluate import cost_table
+
+    return _size(G) if args.no_latency else cost_table(G)
 
 
 def _speed(dense_G, pruned, args) -> dict[str, Any]:
-    """MACs and parameters of a pruned generator, with its latency timed against the dense one."""
-    from stylescope.prune.evaluate import generator_macs, speed_table
+    """The pruned generator's latency timed against the dense one (nothing with --no-latency)."""
+    from stylescope.prune.evaluate import speed_table
 
-    row = {"macs": generator_macs(pruned), "params": pruned.num_parameters()}
-    return row if args.no_latency else row | speed_table(dense_G, pruned)
+    return {} if args.no_latency else speed_table(dense_G, pruned)
 
 
 def _distribution(G, args, probe, label: str) -> dict[str, float]:
@@ -236,7 +239,7 @@ def _run_magnitude(G, probe, dense, args, out: Path) -> list[dict[str, Any]]:
         row = {"variant": f"magnitude{sparsity:g}", "method": "magnitude", "scope": args.scope,
                "sparsity": weight_sparsity(pruned)["total"],
                "target_sparsity": sparsity}  # fmt: skip
-        row |= _speed(G, pruned, args) | _same_latent(G, pruned, probe, args)
+        row |= _size(pruned) | _speed(G, pruned, args) | _same_latent(G, pruned, probe, args)
         row |= _distribution(pruned, args, probe, row["variant"])
         tqdm.write(f"prune: sparsity {sparsity:.2f}: {_describe(row)}")
         _append(out, row)
@@ -246,7 +249,6 @@ def _run_magnitude(G, probe, dense, args, out: Path) -> list[dict[str, Any]]:
 
 def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str, Any]]:
     from stylescope.prune.channels import keep_ratios, score_channels, select_channels
-    from stylescope.prune.evaluate import generator_macs
     from stylescope.prune.spec import PruneSpec, SpecError, apply_spec, load_spec, save_spec
 
     # Step 2: which channels survive, from a spec or from importance scores.
@@ -297,7 +299,7 @@ def _run_channel(G, probe, dense, args, out: Path, source: str) -> list[dict[str
         row = {"variant": name, "method": "channel", "criterion": spec.provenance.get("criterion"),
                "keep_ratio": keep, "spec": str(folder / "spec.json")}  # fmt: skip
         row["channels"] = {group: len(indices) for group, indices in spec.keep.items()}
-        row |= {"macs": generator_macs(pruned), "params": pruned.num_parameters()}
+        row |= _size(pruned)
         row["mac_reduction"] = dense["macs"] / row["macs"]
         before = _same_latent(G, pruned, probe, args)
         row |= {f"{k}_before_distill": v for k, v in before.items()}

@@ -24,6 +24,18 @@ def generator_macs(G: Generator) -> int:
     return generator_costs(G)[-1].macs
 
 
+def _forward_seconds(G: Generator, z: torch.Tensor, c: torch.Tensor | None) -> float:
+    """Wall time of one G(z) with constant noise, waiting for the GPU where there is one."""
+    cuda = z.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    G(z, c, noise_mode="const")
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
 @torch.no_grad()
 def generator_latency(
     G: Generator, batch: int = 32, precision: str = "fp32", repeats: int = 5, warmup: int = 2
@@ -38,14 +50,9 @@ def generator_latency(
     times = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled):
         for i in range(warmup + repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            G(z, c, noise_mode="const")
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            seconds = _forward_seconds(G, z, c)
             if i >= warmup:
-                times.append(time.perf_counter() - start)
+                times.append(seconds)
     G.train(was_training)
     return statistics.median(times) / batch
 
@@ -83,22 +90,15 @@ def compare_latency(
     z = torch.randn(batch, reference.z_dim, device=device)
     c = torch.zeros(batch, reference.c_dim, device=device) if reference.c_dim else None
 
-    def seconds(G: Generator) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        G(z, c, noise_mode="const")
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
     times: list[tuple[float, float]] = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         for i in range(warmup + rounds):
             if i % 2:
-                t_candidate, t_reference = seconds(candidate), seconds(reference)
+                t_candidate = _forward_seconds(candidate, z, c)
+                t_reference = _forward_seconds(reference, z, c)
             else:
-                t_reference, t_candidate = seconds(reference), seconds(candidate)
+                t_reference = _forward_seconds(reference, z, c)
+                t_candidate = _forward_seconds(candidate, z, c)
             if i >= warmup:
                 times.append((t_reference, t_candidate))
     reference.train(modes[0])
