@@ -15,9 +15,12 @@ from stylescope.networks.layers import (
     bias_act,
     conv2d_resample,
     downsample2d,
+    forget_frozen,
+    frozen,
     make_fir_filter,
     modulated_conv2d,
     scale_bias_act,
+    scale_shift_act,
     upsample2d,
 )
 from stylescope.networks.stylegan2 import SynthesisLayer
@@ -197,3 +200,109 @@ def test_scale_bias_act_matches_the_step_by_step_epilogue(noise_batch, with_scal
     bias_act(r, ref[1], "lrelu", clamp=clamp).square().sum().backward()
     for got, want in zip(leaves, ref, strict=True):
         torch.testing.assert_close(got.grad, want.grad)
+
+
+def test_scale_shift_act_overwrites_only_outside_autograd():
+    x = torch.randn(2, 4, 3, 3)
+    scale = torch.rand(2, 4) + 0.5
+    shift = torch.randn(1, 4, 1, 1)
+    expected = torch.nn.functional.leaky_relu(x * scale[:, :, None, None] + shift, 0.2)
+
+    with torch.no_grad():
+        kept = x.clone()
+        y = scale_shift_act(kept, scale, shift)
+        assert torch.equal(kept, x) and y.data_ptr() != kept.data_ptr()
+        y = scale_shift_act(kept, scale, shift, overwrite=True)
+        assert y.data_ptr() == kept.data_ptr()  # The temporary became the result.
+    torch.testing.assert_close(y, expected)
+
+    # Under autograd overwriting would break the backward pass, so it is ignored.
+    leaf = x.clone().requires_grad_()
+    y = scale_shift_act(leaf, scale, shift, overwrite=True)
+    y.sum().backward()
+    torch.testing.assert_close(y, expected)
+    assert torch.equal(leaf.detach(), x) and leaf.grad is not None
+
+
+def _synthesis_layer(up: int = 1) -> SynthesisLayer:
+    layer = SynthesisLayer(8, 6, w_dim=5, resolution=8, up=up)
+    with torch.no_grad():
+        layer.noise.noise_strength.fill_(0.3)
+        layer.bias.normal_()
+    return layer
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "random", "none"])
+@pytest.mark.parametrize("up", [1, 2])
+def test_inference_gives_the_training_numbers(noise_mode, up):
+    layer = _synthesis_layer(up)
+    x = torch.randn(3, 8, 8 // up, 8 // up).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(3, 5)
+    torch.manual_seed(1)
+    recorded = layer(x, w, noise_mode)
+    assert recorded.requires_grad and "_frozen" not in layer.__dict__  # Nothing kept.
+    with torch.no_grad():
+        for _ in range(2):  # The second pass reads the kept tensors.
+            torch.manual_seed(1)
+            torch.testing.assert_close(layer(x, w, noise_mode), recorded.detach())
+    assert "_frozen" in layer.__dict__
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(2):
+            torch.manual_seed(1)
+            y = layer(x.bfloat16(), w, noise_mode)
+            assert y.dtype == torch.bfloat16
+            assert y.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(y.float(), recorded.detach(), atol=0.1, rtol=0.05)
+
+
+def test_kept_tensors_follow_every_parameter_change():
+    layer = _synthesis_layer()
+    x, w = torch.randn(2, 8, 8, 8), torch.randn(2, 5)
+
+    def fresh() -> torch.Tensor:
+        with torch.enable_grad():  # Recording: nothing kept is read.
+            return layer(x, w, "const").detach()
+
+    def inferred() -> torch.Tensor:
+        with torch.no_grad():
+            return layer(x, w, "const")
+
+    torch.testing.assert_close(inferred(), fresh())
+    # An optimizer step on every parameter kind: kernel, bias, noise strength, affine.
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
+    layer(x, w, "const").square().mean().backward()
+    optimizer.step()
+    torch.testing.assert_close(inferred(), fresh())
+    # In-place edits under no_grad and state-dict loads bump the version counters too.
+    with torch.no_grad():
+        layer.noise.noise_const.mul_(-1)
+        layer.affine.bias.add_(1)
+    torch.testing.assert_close(inferred(), fresh())
+    other = _synthesis_layer()
+    layer.load_state_dict(other.state_dict())
+    torch.testing.assert_close(inferred(), fresh())
+    # Writes through .data do not: forget_frozen is the documented way out.
+    layer.weight.data.mul_(2)
+    forget_frozen(layer)
+    torch.testing.assert_close(inferred(), fresh())
+
+
+def test_frozen_keeps_nothing_while_recording_or_in_inference_mode():
+    module = torch.nn.Linear(2, 2)
+    calls = []
+
+    def build() -> torch.Tensor:
+        calls.append(1)
+        return module.weight * 2
+
+    frozen(module, "w2", build, module.weight)
+    with torch.inference_mode():
+        frozen(module, "w2", build, module.weight)
+    assert len(calls) == 2 and "_frozen" not in module.__dict__
+    with torch.no_grad():
+        a = frozen(module, "w2", build, module.weight)
+        b = frozen(module, "w2", build, module.weight)
+    assert a is b and len(calls) == 3
+    # Parameters that need no gradient are constants even while autograd records.
+    module.requires_grad_(False)
+    assert frozen(module, "w2", build, module.weight) is a and len(calls) == 3

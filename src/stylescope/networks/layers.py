@@ -14,7 +14,8 @@ filter, expressed as strided (transposed) depthwise convolutions rather than loo
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable, Hashable
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +30,53 @@ NoiseMode = Literal["random", "const", "none"]
 # Gain that keeps the second moment of activations at 1 after each activation function.
 ACTIVATION_GAIN = {"linear": 1.0, "lrelu": math.sqrt(2.0)}
 LRELU_SLOPE = 0.2
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------------------------------
+# Constants kept between inference passes.
+
+
+def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: torch.Tensor) -> T:
+    """`build()`, kept on `module` and reused while `sources` are unchanged and need no gradient.
+
+    Every forward pass derives tensors from the parameters alone: gain-scaled weights, the
+    squared kernel norms of demodulation, bias plus constant noise. Under autograd they must be
+    rebuilt so that gradients reach the parameters; at inference they need not, and in a thin
+    (pruned) network the dozens of small ops that build them take as long as its convolutions.
+
+    A kept value is stamped with the storage and version counter of each source, so optimizer
+    steps, `load_state_dict`, EMA updates and device moves all make it stale. Writes through
+    `param.data` bypass the version counter: call `forget_frozen(module)` after them.
+    Nothing is kept while autograd records the sources or inside `torch.inference_mode`, whose
+    tensors could not be used by a later autograd pass.
+
+    Args:
+        module: owner of the kept value.
+        key: what the value is, including every non-tensor input of `build` (dtype, flags).
+        build: computes the value from `sources`.
+        sources: the tensors the value depends on.
+    """
+    recording = torch.is_grad_enabled() and any(t.requires_grad for t in sources)
+    if recording or torch.is_inference_mode_enabled():
+        return build()
+    try:
+        stamp = tuple((t.data_ptr(), t._version) for t in sources)
+    except RuntimeError:  # A tensor made under inference mode has no version counter.
+        return build()
+    kept = module.__dict__.setdefault("_frozen", {})
+    entry = kept.get(key)
+    if entry is None or entry[0] != stamp:
+        entry = (stamp, build())
+        kept[key] = entry
+    return entry[1]
+
+
+def forget_frozen(module: nn.Module) -> None:
+    """Drop every value `frozen` kept on `module` and its submodules."""
+    for m in module.modules():
+        m.__dict__.pop("_frozen", None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -61,6 +109,86 @@ def bias_act(
     return x
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """True for a 4D tensor laid out NHWC (and not also NCHW, as tensors with C = 1 can be)."""
+    return (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def epilogue_shift(
+    bias: torch.Tensor, noise: torch.Tensor | None, activation: Activation, like: torch.Tensor
+) -> torch.Tensor:
+    """(bias + noise) * activation gain, in the dtype and memory format of `like`.
+
+    The part of a synthesis conv's epilogue that is the same for every sample: [1, C, 1, 1], or
+    [1, C, H, W] with shared noise [1, 1, H, W]. A result takes its memory format from its
+    operands, so this small tensor must share the activations' (channels-last activations would
+    otherwise come out NCHW).
+    """
+    gain = ACTIVATION_GAIN[activation]
+    shift = bias.float().reshape(1, -1, 1, 1) * gain
+    if noise is not None:
+        assert_shape(noise, [1, 1, None, None], "epilogue_shift noise")
+        shift = shift + noise.float() * gain
+    memory_format = torch.channels_last if is_channels_last(like) else torch.contiguous_format
+    return shift.to(like.dtype).contiguous(memory_format=memory_format)
+
+
+def scale_shift_act(
+    x: torch.Tensor,
+    scale: torch.Tensor | float,
+    shift: torch.Tensor,
+    activation: Activation = "lrelu",
+    clamp: float | None = None,
+    noise: torch.Tensor | None = None,
+    overwrite: bool = False,
+) -> torch.Tensor:
+    """act(x * scale + shift + noise), clamped, with the activation's gain already folded in.
+
+    Two passes over x (or three with per-sample noise) instead of one per step. Folding the gain
+    into scale, shift and noise is exact because leaky ReLU is positively homogeneous:
+    lrelu(a) * g = lrelu(a * g) for g > 0. Outside autograd the activation and the clamp run in
+    place on the freshly made sum.
+
+    Args:
+        x: conv output [N, C, H, W].
+        scale: per-sample output-channel scales [N, C] fp32, or one number.
+        shift: `epilogue_shift(...)`, broadcastable to x, in x's dtype.
+        activation: 'linear' or 'lrelu'.
+        clamp: clamp the result to +-clamp; None means no clamp.
+        noise: per-sample noise [N, 1, H, W], gain included, or None.
+        overwrite: x is a temporary that the caller no longer needs (its fresh conv output).
+            Outside autograd the result is then written into x: a new activation tensor costs
+            an allocation and, for the megabyte-sized ones, fresh pages from the system, which
+            on a CPU take longer than the arithmetic. Otherwise x is never changed.
+    """
+    batch, channels = x.shape[:2]
+    recording = torch.is_grad_enabled() and (
+        x.requires_grad or shift.requires_grad or getattr(scale, "requires_grad", False)
+    )
+    reuse = overwrite and not recording
+    if isinstance(scale, torch.Tensor):
+        assert_shape(scale, [batch, channels], "scale_shift_act scale")
+        scale = scale.to(x.dtype).reshape(batch, channels, 1, 1)
+        # In place, a multiply and an add: bf16 addcmul runs several times slower on CPUs.
+        x = x.mul_(scale).add_(shift) if reuse else torch.addcmul(shift, x, scale)
+    else:
+        x = x.mul_(scale).add_(shift) if reuse else torch.add(shift, x, alpha=scale)
+    if noise is not None:
+        x = x.add_(noise.to(x.dtype)) if reuse else x + noise.to(x.dtype)
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    if activation == "lrelu":
+        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
+    elif activation != "linear":
+        raise ValueError(f"unknown activation {activation!r}; choose 'linear' or 'lrelu'")
+    if clamp is not None:
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+    return x
+
+
 def scale_bias_act(
     x: torch.Tensor,
     scale: torch.Tensor | None,
@@ -72,11 +200,9 @@ def scale_bias_act(
     """act(x * scale + noise + bias) * act_gain, clamped: the epilogue of a synthesis conv.
 
     Gives the same numbers as scaling, adding noise, `bias_act` and clamping one after another,
-    in two or three passes over x instead of five. The activation gain is folded into the
-    affine part, which is exact because leaky ReLU is positively homogeneous
-    (lrelu(a) * g = lrelu(a * g) for g > 0). Outside autograd the activation and clamp run in
-    place on the freshly made sum. This matters most for thin (pruned) layers, whose
-    elementwise work is as large relative to their convolutions as their channels are few.
+    in two or three passes over x instead of five (see `scale_shift_act`). This matters most for
+    thin (pruned) layers, whose elementwise work is as large relative to their convolutions as
+    their channels are few.
 
     Args:
         x: conv output [N, C, H, W].
@@ -86,37 +212,12 @@ def scale_bias_act(
         activation: 'linear' or 'lrelu'.
         clamp: clamp the result to +-clamp; None means no clamp.
     """
-    batch, channels = x.shape[:2]
     gain = ACTIVATION_GAIN[activation]
-    # Everything that does not depend on the sample is summed at [1, C, H, W] or [1, C, 1, 1].
-    shift = bias.float().reshape(1, channels, 1, 1) * gain
-    per_sample_noise = noise is not None and noise.shape[0] != 1
-    if noise is not None and not per_sample_noise:
-        shift = shift + noise.float() * gain
-    # The result takes its memory format from the operands, so the small shift must share x's
-    # (channels-last activations would otherwise come out NCHW).
-    channels_last = (
-        x.dim() == 4
-        and not x.is_contiguous()
-        and x.is_contiguous(memory_format=torch.channels_last)
-    )
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    shift = shift.to(x.dtype).contiguous(memory_format=memory_format)
-    if scale is not None:
-        assert_shape(scale, [batch, channels], "scale_bias_act scale")
-        x = torch.addcmul(shift, x, (scale.float() * gain).to(x.dtype).reshape(batch, -1, 1, 1))
-    else:
-        x = torch.add(shift, x, alpha=gain)
-    if per_sample_noise:
-        x = x + (noise.float() * gain).to(x.dtype)
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)
-    if activation == "lrelu":
-        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
-    elif activation != "linear":
-        raise ValueError(f"unknown activation {activation!r}; choose 'linear' or 'lrelu'")
-    if clamp is not None:
-        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
-    return x
+    shared = noise is not None and noise.shape[0] == 1
+    shift = epilogue_shift(bias, noise if shared else None, activation, x)
+    per_sample = None if noise is None or shared else noise.float() * gain
+    gained = gain if scale is None else scale.float() * gain
+    return scale_shift_act(x, gained, shift, activation, clamp, per_sample)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -273,12 +374,18 @@ class FullyConnectedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert_shape(x, [None, self.in_features], "FullyConnectedLayer input")
-        w = self.effective_weight().to(x.dtype)
-        b = self.effective_bias()
+        weight_t, b = frozen(
+            self, ("effective", x.dtype), lambda: self._effective(x.dtype), *self.parameters()
+        )
         if self.activation == "linear" and b is not None:
-            return torch.addmm(b.to(x.dtype).unsqueeze(0), x, w.t())
-        x = x.matmul(w.t())
-        return bias_act(x, None if b is None else b.to(x.dtype), self.activation)
+            return torch.addmm(b, x, weight_t)
+        return bias_act(x.matmul(weight_t), b, self.activation)
+
+    def _effective(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The effective weight transposed, [in, out], and bias as [1, out], in `dtype`."""
+        weight_t = self.effective_weight().to(dtype).t()
+        b = self.effective_bias()
+        return weight_t, None if b is None else b.to(dtype).unsqueeze(0)
 
     def extra_repr(self) -> str:
         return (
@@ -356,15 +463,23 @@ class Conv2dLayer(nn.Module):
 # Modulated convolution.
 
 
-def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """StyleGAN2 eq. 3: 1 / sqrt(sum_{i,k} (w_oik * s_i)^2 + eps), [N, O] in fp32.
+def kernel_square_norms(weight: torch.Tensor) -> torch.Tensor:
+    """sum_k w_oik^2 of a kernel [O, I, K, K] as [I, O] fp32: what demodulation reads."""
+    return weight.float().square().sum(dim=[2, 3]).t()
+
+
+def demodulation_coefficients(
+    weight_sq: torch.Tensor, styles: torch.Tensor, gain: float = 1.0
+) -> torch.Tensor:
+    """StyleGAN2 eq. 3: gain / sqrt(sum_{i,k} (w_oik * s_i)^2 + eps), [N, O] in fp32.
 
     Args:
-        weight: kernel [O, I, K, K], gain applied.
+        weight_sq: `kernel_square_norms` of the kernel (gain applied), [I, O].
         styles: per-sample input-channel scales [N, I].
+        gain: multiplies the result (an activation gain folded in), > 0.
     """
-    w_sq = weight.float().square().sum(dim=[2, 3])  # [O, I]
-    return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()
+    d = (styles.float().square() @ weight_sq).add_(1e-8).rsqrt_()
+    return d if gain == 1 else d * gain  # Not in place: rsqrt's backward reads its output.
 
 
 def modulated_conv2d(
@@ -394,7 +509,9 @@ def modulated_conv2d(
     assert_shape(x, [None, in_channels, None, None], "modulated_conv2d x")
     assert_shape(styles, [batch, in_channels], "modulated_conv2d styles")
 
-    dcoefs = demodulation_coefficients(weight, styles) if demodulate else None
+    dcoefs = None
+    if demodulate:
+        dcoefs = demodulation_coefficients(kernel_square_norms(weight), styles)
 
     if not fused:
         x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)

@@ -17,16 +17,22 @@ from torch import nn
 
 from stylescope.networks.base import StyleLayerInfo
 from stylescope.networks.layers import (
+    ACTIVATION_GAIN,
     FullyConnectedLayer,
     NoiseInjection,
     NoiseMode,
     bias_act,
     channels_at,
     demodulation_coefficients,
+    epilogue_shift,
+    frozen,
+    is_channels_last,
+    kernel_square_norms,
     make_fir_filter,
     modulated_conv2d,
     resolution_log2,
     scale_bias_act,
+    scale_shift_act,
     upsample2d,
 )
 from stylescope.utils import assert_shape
@@ -84,22 +90,51 @@ class SynthesisLayer(nn.Module):
     ) -> torch.Tensor:
         in_res = self.resolution // self.up
         assert_shape(x, [None, self.in_channels, in_res, in_res], f"SynthesisLayer@{in_res} x")
-        # The equalized-LR gain is folded into the styles: N*I multiplies instead of O*I*K*K.
-        styles = self.affine(w) * self.weight_gain
-        # The fused path folds demodulation into its per-sample kernels; the plain path leaves it
-        # to the epilogue, which applies it with the noise, bias and activation in one go.
-        x = modulated_conv2d(
-            x,
-            self.weight,
-            styles,
-            up=self.up,
-            demodulate=fused_modconv,
-            resample_filter=self.resample_filter,
-            fused=fused_modconv,
+        styles = self.affine(w)
+        if fused_modconv:
+            x = modulated_conv2d(
+                x, self.effective_weight(), styles, self.up, True, self.resample_filter, True
+            )
+            noise = None if self.noise is None else self.noise.sample(x, noise_mode)
+            return scale_bias_act(x, None, self.bias, noise, "lrelu", clamp=self.conv_clamp)
+
+        # The plain path leaves demodulation to the epilogue, which applies it with the noise,
+        # bias and activation in two passes. Tensors that depend on parameters only (the
+        # gain-scaled kernel, its squared norms, bias plus constant noise) are kept between
+        # inference passes by `frozen`.
+        weight = frozen(
+            self, ("weight", x.dtype), lambda: self.effective_weight().to(x.dtype), self.weight
         )
-        dcoefs = None if fused_modconv else demodulation_coefficients(self.weight, styles)
-        noise = None if self.noise is None else self.noise.sample(x, noise_mode)
-        return scale_bias_act(x, dcoefs, self.bias, noise, "lrelu", clamp=self.conv_clamp)
+        x = modulated_conv2d(x, weight, styles, self.up, False, self.resample_filter)
+        weight_sq = frozen(
+            self, "weight_sq", lambda: kernel_square_norms(self.effective_weight()), self.weight
+        )
+        dcoefs = demodulation_coefficients(weight_sq, styles, gain=ACTIVATION_GAIN["lrelu"])
+        shift, noise = self._epilogue_shift(x, noise_mode)
+        return scale_shift_act(x, dcoefs, shift, "lrelu", self.conv_clamp, noise, overwrite=True)
+
+    def _epilogue_shift(
+        self, x: torch.Tensor, noise_mode: NoiseMode
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(bias + shared noise) * gain, kept between passes, and per-sample noise * gain."""
+        gain = ACTIVATION_GAIN["lrelu"]
+        shared = self.noise is not None and noise_mode == "const"
+        sources = [self.bias]
+        if shared:
+            sources += [self.noise.noise_strength, self.noise.noise_const]
+        shift = frozen(
+            self,
+            ("shift", shared, x.dtype, is_channels_last(x)),
+            lambda: epilogue_shift(
+                self.bias, self.noise.sample(x, "const") if shared else None, "lrelu", x
+            ),
+            *sources,
+        )
+        noise = None
+        if self.noise is not None and not shared:
+            noise = self.noise.sample(x, noise_mode)
+            noise = None if noise is None else noise * gain
+        return shift, noise
 
     def extra_repr(self) -> str:
         return (
@@ -110,7 +145,7 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 conv without demodulation, from features to image channels."""
+    """Modulated 1x1 conv without demodulation, from features to image channels (in fp32)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None
@@ -131,9 +166,14 @@ class ToRGBLayer(nn.Module):
         self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = False
     ) -> torch.Tensor:
         assert_shape(x, [None, self.in_channels, None, None], "ToRGBLayer x")
-        styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        styles = self.affine(w)
+        weight = frozen(
+            self, ("weight", x.dtype), lambda: self.effective_weight().to(x.dtype), self.weight
+        )
+        x = modulated_conv2d(x, weight, styles, demodulate=False, fused=fused_modconv)
+        # Adding the fp32 bias promotes the output to fp32, which the running image is summed in,
+        # in the same pass: 3-channel bf16 arithmetic is several times slower on CPUs.
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
 
     def extra_repr(self) -> str:
         return (
