@@ -82,7 +82,7 @@ def compare_latency(
     """
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-    rounds = rounds or (40 if batch == 1 else 10)
+    rounds = rounds or (40 if batch == 1 else 20)
     device = next(reference.parameters()).device
     modes = (reference.training, candidate.training)
     reference.eval()
