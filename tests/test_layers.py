@@ -306,3 +306,22 @@ def test_frozen_keeps_nothing_while_recording_or_in_inference_mode():
     # Parameters that need no gradient are constants even while autograd records.
     module.requires_grad_(False)
     assert frozen(module, "w2", build, module.weight) is a and len(calls) == 3
+
+
+def test_modulated_conv_overwrites_its_input_only_outside_autograd():
+    x = torch.randn(2, 4, 5, 5)
+    weight = torch.randn(3, 4, 3, 3)
+    styles = torch.rand(2, 4) + 0.5
+    expected = modulated_conv2d(x, weight, styles)
+    with torch.no_grad():
+        temporary = x.clone()
+        torch.testing.assert_close(
+            modulated_conv2d(temporary, weight, styles, overwrite=True), expected
+        )
+        assert not torch.equal(temporary, x)  # Modulated in place.
+    # Styles that need a gradient (projection, editing) keep the input intact.
+    temporary = x.clone()
+    styles_leaf = styles.clone().requires_grad_()
+    y = modulated_conv2d(temporary, weight, styles_leaf, overwrite=True)
+    y.sum().backward()
+    assert torch.equal(temporary, x) and styles_leaf.grad is not None

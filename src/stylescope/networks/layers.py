@@ -490,6 +490,7 @@ def modulated_conv2d(
     demodulate: bool = True,
     resample_filter: torch.Tensor | None = None,
     fused: bool = False,
+    overwrite: bool = False,
 ) -> torch.Tensor:
     """Convolve each sample with the weight scaled by its own styles, optionally demodulated.
 
@@ -503,6 +504,8 @@ def modulated_conv2d(
         fused: run as one grouped convolution with a kernel per sample; otherwise scale the
             activations before and after one shared convolution. Both give the same numbers; the
             plain path is faster on CPU, the fused one often on GPU at small batch.
+        overwrite: x is a temporary the caller no longer needs; outside autograd the plain path
+            then modulates it in place instead of allocating a scaled copy.
     """
     batch = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
@@ -514,7 +517,10 @@ def modulated_conv2d(
         dcoefs = demodulation_coefficients(kernel_square_norms(weight), styles)
 
     if not fused:
-        x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
+        s = styles.to(x.dtype).reshape(batch, -1, 1, 1)
+        recording = torch.is_grad_enabled() and (x.requires_grad or styles.requires_grad)
+        in_place = overwrite and not recording
+        x = x.mul_(s) if in_place else x * s
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up)
         if dcoefs is not None:
             x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)

@@ -87,7 +87,13 @@ class SynthesisLayer(nn.Module):
         w: torch.Tensor,
         noise_mode: NoiseMode = "random",
         fused_modconv: bool = False,
+        overwrite: bool = False,
     ) -> torch.Tensor:
+        """x [N, in_channels, R / up, R / up], w [N, w_dim] -> [N, out_channels, R, R].
+
+        `overwrite`: x is a temporary that only this layer reads (the previous conv's output);
+        outside autograd it is then modulated in place.
+        """
         in_res = self.resolution // self.up
         assert_shape(x, [None, self.in_channels, in_res, in_res], f"SynthesisLayer@{in_res} x")
         styles = self.affine(w)
@@ -105,7 +111,9 @@ class SynthesisLayer(nn.Module):
         weight = frozen(
             self, ("weight", x.dtype), lambda: self.effective_weight().to(x.dtype), self.weight
         )
-        x = modulated_conv2d(x, weight, styles, self.up, False, self.resample_filter)
+        x = modulated_conv2d(
+            x, weight, styles, self.up, False, self.resample_filter, overwrite=overwrite
+        )
         weight_sq = frozen(
             self, "weight_sq", lambda: kernel_square_norms(self.effective_weight()), self.weight
         )
@@ -262,7 +270,9 @@ class SynthesisBlock(nn.Module):
             x = self.conv1(x, next(w_iter), noise_mode, fused_modconv)
         else:
             x = self.conv0(x, next(w_iter), noise_mode, fused_modconv)
-            x = self.conv1(x, next(w_iter), noise_mode, fused_modconv)
+            # conv0's output has no other reader. (The constant input above must never be
+            # overwritten: at batch 1 it is the parameter itself.)
+            x = self.conv1(x, next(w_iter), noise_mode, fused_modconv, overwrite=True)
 
         # Skip architecture: upsample the running image and add this resolution's ToRGB.
         y = self.torgb(x, next(w_iter), fused_modconv).float()
