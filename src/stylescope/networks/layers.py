@@ -38,6 +38,11 @@ T = TypeVar("T")
 # Constants kept between inference passes.
 
 
+def records_grad(*tensors: torch.Tensor) -> bool:
+    """True when autograd is on and records an op on any of `tensors`."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: torch.Tensor) -> T:
     """`build()`, kept on `module` and reused while `sources` are unchanged and need no gradient.
 
@@ -58,8 +63,7 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
         build: computes the value from `sources`.
         sources: the tensors the value depends on.
     """
-    recording = torch.is_grad_enabled() and any(t.requires_grad for t in sources)
-    if recording or torch.is_inference_mode_enabled():
+    if records_grad(*sources) or torch.is_inference_mode_enabled():
         return build()
     try:
         stamp = tuple((t.data_ptr(), t._version) for t in sources)
@@ -166,20 +170,21 @@ def scale_shift_act(
             on a CPU take longer than the arithmetic. Otherwise x is never changed.
     """
     batch, channels = x.shape[:2]
-    recording = torch.is_grad_enabled() and (
-        x.requires_grad or shift.requires_grad or getattr(scale, "requires_grad", False)
-    )
-    reuse = overwrite and not recording
-    if isinstance(scale, torch.Tensor):
+    per_sample = isinstance(scale, torch.Tensor)
+    reuse = overwrite and not records_grad(x, shift, *([scale] if per_sample else []))
+    if per_sample:
         assert_shape(scale, [batch, channels], "scale_shift_act scale")
         scale = scale.to(x.dtype).reshape(batch, channels, 1, 1)
+    if reuse:
         # In place, a multiply and an add: bf16 addcmul runs several times slower on CPUs.
-        x = x.mul_(scale).add_(shift) if reuse else torch.addcmul(shift, x, scale)
+        x = x.mul_(scale).add_(shift)
+    elif per_sample:
+        x = torch.addcmul(shift, x, scale)
     else:
-        x = x.mul_(scale).add_(shift) if reuse else torch.add(shift, x, alpha=scale)
+        x = torch.add(shift, x, alpha=scale)
     if noise is not None:
         x = x.add_(noise.to(x.dtype)) if reuse else x + noise.to(x.dtype)
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    inplace = not records_grad(x)
     if activation == "lrelu":
         x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
     elif activation != "linear":
@@ -518,9 +523,7 @@ def modulated_conv2d(
 
     if not fused:
         s = styles.to(x.dtype).reshape(batch, -1, 1, 1)
-        recording = torch.is_grad_enabled() and (x.requires_grad or styles.requires_grad)
-        in_place = overwrite and not recording
-        x = x.mul_(s) if in_place else x * s
+        x = x.mul_(s) if overwrite and not records_grad(x, styles) else x * s
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up)
         if dcoefs is not None:
             x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)

@@ -38,6 +38,13 @@ from stylescope.networks.layers import (
 from stylescope.utils import assert_shape
 
 
+def kept_kernel(layer: nn.Module, dtype: torch.dtype) -> torch.Tensor:
+    """The layer's gain-scaled kernel in `dtype`, kept between inference passes (`frozen`)."""
+    return frozen(
+        layer, ("weight", dtype), lambda: layer.effective_weight().to(dtype), layer.weight
+    )
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally upsampling), noise, bias and leaky ReLU.
 
@@ -108,9 +115,7 @@ class SynthesisLayer(nn.Module):
         # bias and activation in two passes. Tensors that depend on parameters only (the
         # gain-scaled kernel, its squared norms, bias plus constant noise) are kept between
         # inference passes by `frozen`.
-        weight = frozen(
-            self, ("weight", x.dtype), lambda: self.effective_weight().to(x.dtype), self.weight
-        )
+        weight = kept_kernel(self, x.dtype)
         x = modulated_conv2d(
             x, weight, styles, self.up, False, self.resample_filter, overwrite=overwrite
         )
@@ -175,10 +180,9 @@ class ToRGBLayer(nn.Module):
     ) -> torch.Tensor:
         assert_shape(x, [None, self.in_channels, None, None], "ToRGBLayer x")
         styles = self.affine(w)
-        weight = frozen(
-            self, ("weight", x.dtype), lambda: self.effective_weight().to(x.dtype), self.weight
+        x = modulated_conv2d(
+            x, kept_kernel(self, x.dtype), styles, demodulate=False, fused=fused_modconv
         )
-        x = modulated_conv2d(x, weight, styles, demodulate=False, fused=fused_modconv)
         # Adding the fp32 bias promotes the output to fp32, which the running image is summed in,
         # in the same pass: 3-channel bf16 arithmetic is several times slower on CPUs.
         return bias_act(x, self.bias, clamp=self.conv_clamp)

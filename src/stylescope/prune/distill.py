@@ -148,14 +148,14 @@ def distill(
         raise ValueError("the feature distance and region weighting need a probe")
     if teacher.num_ws != student.num_ws or teacher.z_dim != student.z_dim:
         raise ValueError("teacher and student differ in num_ws or z_dim")
-    frozen = [teacher] if probe is None else [teacher, probe]
-    with _frozen(*frozen):
+    fixed = [teacher] if probe is None else [teacher, probe]
+    with _without_gradients(*fixed):
         return _distill(teacher, student, probe, options, state_path, resume, extra_metadata,
                         progress_fn, stop_after_kimg)  # fmt: skip
 
 
 @contextmanager
-def _frozen(*modules: torch.nn.Module) -> Iterator[None]:
+def _without_gradients(*modules: torch.nn.Module) -> Iterator[None]:
     """Parameters without gradients while the context is open, then as they were."""
     saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
     try:
