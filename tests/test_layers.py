@@ -19,6 +19,7 @@ from stylescope.networks.layers import (
     frozen,
     make_fir_filter,
     modulated_conv2d,
+    rebuilt_constants,
     scale_bias_act,
     scale_shift_act,
     upsample2d,
@@ -298,14 +299,16 @@ def test_frozen_keeps_nothing_while_recording_or_in_inference_mode():
     frozen(module, "w2", build, module.weight)
     with torch.inference_mode():
         frozen(module, "w2", build, module.weight)
-    assert len(calls) == 2 and "_frozen" not in module.__dict__
+    with torch.no_grad(), rebuilt_constants():
+        frozen(module, "w2", build, module.weight)
+    assert len(calls) == 3 and "_frozen" not in module.__dict__
     with torch.no_grad():
         a = frozen(module, "w2", build, module.weight)
         b = frozen(module, "w2", build, module.weight)
-    assert a is b and len(calls) == 3
+    assert a is b and len(calls) == 4
     # Parameters that need no gradient are constants even while autograd records.
     module.requires_grad_(False)
-    assert frozen(module, "w2", build, module.weight) is a and len(calls) == 3
+    assert frozen(module, "w2", build, module.weight) is a and len(calls) == 4
 
 
 def test_modulated_conv_overwrites_its_input_only_outside_autograd():

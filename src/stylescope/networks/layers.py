@@ -14,7 +14,8 @@ filter, expressed as strided (transposed) depthwise convolutions rather than loo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -43,6 +44,21 @@ def records_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+_keep_constants = True
+
+
+@contextmanager
+def rebuilt_constants() -> Iterator[None]:
+    """While open, `frozen` keeps nothing and rebuilds every value on every pass, as training
+    does: for code that edits weights through `param.data`, and to measure what keeping saves."""
+    global _keep_constants
+    saved, _keep_constants = _keep_constants, False
+    try:
+        yield
+    finally:
+        _keep_constants = saved
+
+
 def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: torch.Tensor) -> T:
     """`build()`, kept on `module` and reused while `sources` are unchanged and need no gradient.
 
@@ -54,8 +70,8 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
     A kept value is stamped with the storage and version counter of each source, so optimizer
     steps, `load_state_dict`, EMA updates and device moves all make it stale. Writes through
     `param.data` bypass the version counter: call `forget_frozen(module)` after them.
-    Nothing is kept while autograd records the sources or inside `torch.inference_mode`, whose
-    tensors could not be used by a later autograd pass.
+    Nothing is kept while autograd records the sources, inside `torch.inference_mode` (whose
+    tensors could not be used by a later autograd pass) or inside `rebuilt_constants()`.
 
     Args:
         module: owner of the kept value.
@@ -63,7 +79,7 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
         build: computes the value from `sources`.
         sources: the tensors the value depends on.
     """
-    if records_grad(*sources) or torch.is_inference_mode_enabled():
+    if not _keep_constants or records_grad(*sources) or torch.is_inference_mode_enabled():
         return build()
     try:
         stamp = tuple((t.data_ptr(), t._version) for t in sources)
