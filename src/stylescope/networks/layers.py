@@ -79,6 +79,8 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
         build: computes the value from `sources`.
         sources: the tensors the value depends on.
     """
+    if torch.compiler.is_compiling():  # A compiled graph folds the constants itself.
+        return build()
     if not _keep_constants or records_grad(*sources) or torch.is_inference_mode_enabled():
         return build()
     try:
