@@ -8,14 +8,17 @@ Two parts:
    (speed does not depend on which channels survive), each timed against the dense network in
    alternating rounds (`stylescope.prune.evaluate.compare_latency`), at every batch, precision
    and thread count asked for. The speed-up is reported beside the MAC cut and as their ratio.
+   With --compiled, every setting is timed a second time with both networks compiled by
+   torch.compile (`stylescope.networks.CompiledGenerator`).
 
     python benchmarks/prune_speed.py [--network G.safetensors] [--threads 1,2] [--batches 1,32]
-                                     [--json]
+                                     [--variants tiered] [--compiled] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -69,10 +72,12 @@ def main() -> None:
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--widths", default="24,32,38,40,48,64,128")
+    parser.add_argument("--variants", default="", help="substrings of variant names (default all)")
+    parser.add_argument("--compiled", action="store_true", help="also time compiled networks")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     args = parser.parse_args()
 
-    sweep = conv_sweep([int(w) for w in args.widths.split(",")])
+    sweep = conv_sweep([int(w) for w in args.widths.split(",") if w])
     if args.json:
         for row in sweep:
             print(json.dumps({"part": "conv_width"} | row))
@@ -86,7 +91,10 @@ def main() -> None:
     scores = score_channels(dense, "l1")
     dense_macs = generator_macs(dense)
     variants = {}
+    wanted = [v for v in args.variants.split(",") if v]
     for name, (keep, overrides, multiple) in VARIANTS.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
         ratios = keep_ratios(list(scores), keep, overrides)
         pruned = prune_channels(dense, select_channels(scores, ratios, 4, multiple)).eval()
         variants[name] = (pruned, dense_macs / generator_macs(pruned))
@@ -96,15 +104,19 @@ def main() -> None:
         torch.set_num_threads(threads)
         for batch in [int(b) for b in args.batches.split(",")]:
             for precision in args.precisions.split(","):
-                for name, (pruned, mac_cut) in variants.items():
-                    timing = compare_latency(dense, pruned, batch, precision)
+                for (name, (pruned, mac_cut)), compiled in itertools.product(
+                    variants.items(), (False, True) if args.compiled else (False,)
+                ):
+                    timing = compare_latency(dense, pruned, batch, precision, compiled=compiled)
                     row = {"part": "pruned", "variant": name, "threads": threads,
-                           "batch": batch, "precision": precision, "mac_cut": mac_cut, **timing,
+                           "batch": batch, "precision": precision, "compiled": compiled,
+                           "mac_cut": mac_cut, **timing,
                            "speedup_per_mac_cut": timing["speedup"] / mac_cut}  # fmt: skip
                     if args.json:
                         print(json.dumps(row), flush=True)
                     else:
-                        print(f"{threads} thr b{batch:<3d} {precision}  {name:24s} "
+                        mode = "compiled" if compiled else "eager"
+                        print(f"{threads} thr b{batch:<3d} {precision} {mode:8s} {name:24s} "
                               f"MAC cut {mac_cut:5.2f}  dense {timing['reference_ms']:6.3f} ms  "
                               f"pruned {timing['candidate_ms']:6.3f} ms  speed-up "
                               f"{timing['speedup']:5.2f}  = {row['speedup_per_mac_cut']:.2f} "

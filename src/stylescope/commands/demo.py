@@ -64,6 +64,8 @@ EDIT_TARGETS = ("age", "yaw", "mouth_open")
 def run(args: argparse.Namespace) -> int:
     from stylescope.checkpoint import DEFAULT_GENERATOR
     from stylescope.cli import main as cli
+    from stylescope.networks import compile_problem
+    from stylescope.utils import resolve_device
 
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = sorted(skip - set(STAGES))
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     q = args.quick
     net = ["--network", network, "--device", args.device]
+    # Pruned and dense networks are also timed compiled where torch.compile can build kernels.
+    compiled = [] if q or compile_problem(resolve_device(args.device)) else ["--compiled-latency"]
     probe = ["--probe", args.probe] if args.probe else []
     plan: list[tuple[str, str, Callable[[], list[list[str]]]]] = [
         ("generator", "samples, style mixing, architecture", lambda: [
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
              "--importance-samples", "32" if q else "256",
              "--fidelity-samples", "32" if q else "256",
              *([] if q else ["--metrics", "fid1k,fd_probe1k"]),
+             *compiled,
              "--out", str(out / "pruning" / "channel")],
         ]),
         ("latent", "global vs single changes, directions, edits", lambda: _latent_commands(

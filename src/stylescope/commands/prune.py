@@ -72,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fidelity-samples", type=int, default=256,
                         help="latents of the same-latent PSNR/SSIM/probe distance")  # fmt: skip
     parser.add_argument("--no-latency", action="store_true", help="skip latency measurements")
+    parser.add_argument("--compiled-latency", action="store_true",
+                        help="also time batch 32 with both networks compiled by torch.compile "
+                        "(needs a C++ compiler on CPU; adds a minute)")  # fmt: skip
     parser.add_argument("--probe", default=None, metavar="PATH", help="probe file")
     parser.add_argument("--data", default="synthfaces", help="real data of the metrics")
     parser.add_argument("--out", default="out/prune", help="output folder")
@@ -135,6 +138,12 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--metrics: {error}") from error
     G = generator_from_args(args).eval()
     device = next(G.parameters()).device
+    if args.compiled_latency and not args.no_latency:
+        from stylescope.networks import compile_problem
+
+        problem = compile_problem(device)
+        if problem is not None:
+            raise CommandError(f"--compiled-latency: {problem}")
     try:
         probe = load_probe(args.probe, 32, device)
     except CheckpointError as error:
@@ -178,7 +187,7 @@ def _speed(dense_G, pruned, args) -> dict[str, Any]:
     """The pruned generator's latency timed against the dense one (nothing with --no-latency)."""
     from stylescope.prune.evaluate import speed_table
 
-    return {} if args.no_latency else speed_table(dense_G, pruned)
+    return {} if args.no_latency else speed_table(dense_G, pruned, args.compiled_latency)
 
 
 def _distribution(G, args, probe, label: str) -> dict[str, float]:
@@ -412,6 +421,9 @@ def _write_report(out: Path, dense: dict, rows: list[dict], args) -> None:
     if latency:
         columns += ["ms/img b1 fp32", "ms/img b32 fp32", "ms/img b32 bf16",
                     "speed-up b1 fp32", "speed-up b32 fp32", "speed-up b32 bf16"]  # fmt: skip
+    compiled = [k for k in ("b32_fp32_compiled", "b32_bf16_compiled")
+                if any(f"speedup_{k}" in r for r in rows)]  # fmt: skip
+    columns += [f"speed-up {k.replace('_', ' ')}" for k in compiled]
     extra = [k for k in rows[0] if k.startswith(("fid", "fd_probe"))] if rows else []
     columns += extra
     table = []
@@ -422,11 +434,13 @@ def _write_report(out: Path, dense: dict, rows: list[dict], args) -> None:
         if latency:
             cells += [_round(r.get(f"ms_per_img_{k}")) for k in ("b1_fp32", "b32_fp32", "b32_bf16")]
             cells += [_round(r.get(f"speedup_{k}"), 2) for k in ("b1_fp32", "b32_fp32", "b32_bf16")]
+        cells += [_round(r.get(f"speedup_{k}"), 2) for k in compiled]
         cells += [_round(r.get(k)) for k in extra]
         table.append(cells)
     caption = (f"MACs counted by torch.utils.flop_counter at batch 1; latency is the median of "
                f"timed forward passes on this machine, and each variant's speed-up the median "
-               f"ratio over rounds that time it and the dense generator alternately; "
+               f"ratio over rounds that time it and the dense generator alternately (with "
+               f"'compiled', both run through torch.compile); "
                f"PSNR/SSIM/probe distance against the dense generator over {n} shared latents "
                f"with constant noise")  # fmt: skip
     if args.method == "channel" and args.distill_kimg > 0:

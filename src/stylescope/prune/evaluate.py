@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from stylescope.networks import Generator
+from stylescope.networks import CompiledGenerator, Generator
 from stylescope.networks.summary import generator_costs
 
 
@@ -24,16 +25,24 @@ def generator_macs(G: Generator) -> int:
     return generator_costs(G)[-1].macs
 
 
-def _forward_seconds(G: Generator, z: torch.Tensor, c: torch.Tensor | None) -> float:
-    """Wall time of one G(z) with constant noise, waiting for the GPU where there is one."""
+def _forward_seconds(
+    run: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    z: torch.Tensor,
+    c: torch.Tensor | None,
+) -> float:
+    """Wall time of one run(z, c), waiting for the GPU where there is one."""
     cuda = z.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
-    G(z, c, noise_mode="const")
+    run(z, c)
     if cuda:
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def _const_noise(G: Generator) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    return lambda z, c: G(z, c, noise_mode="const")
 
 
 @torch.no_grad()
@@ -50,7 +59,7 @@ def generator_latency(
     times = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled):
         for i in range(warmup + repeats):
-            seconds = _forward_seconds(G, z, c)
+            seconds = _forward_seconds(_const_noise(G), z, c)
             if i >= warmup:
                 times.append(seconds)
     G.train(was_training)
@@ -59,6 +68,9 @@ def generator_latency(
 
 # (batch, precision) pairs at which a pruned generator is timed against its dense parent.
 LATENCY_SETTINGS = ((1, "fp32"), (1, "bf16"), (32, "fp32"), (32, "bf16"))
+
+# The pairs timed again with both networks compiled (`speed_table(..., compiled=True)`).
+COMPILED_LATENCY_SETTINGS = ((32, "fp32"), (32, "bf16"))
 
 
 @torch.no_grad()
@@ -69,13 +81,15 @@ def compare_latency(
     precision: str = "fp32",
     rounds: int | None = None,
     warmup: int = 2,
+    compiled: bool = False,
 ) -> dict[str, float]:
     """Time two generators in alternating rounds, so that both see the same machine.
 
     On a shared or virtual machine the speed drifts by tens of percent within a minute; timing
     one network after the other turns that drift into a false speed-up. Each round times one
     forward pass of each network (in alternating order), and the speed-up is the median of the
-    per-round ratios.
+    per-round ratios. With `compiled`, both run through `CompiledGenerator` (the first warm-up
+    call compiles, untimed); it raises `CompileUnavailable` where torch.compile cannot run.
 
     Returns:
         reference_ms and candidate_ms (median ms per image) and speedup (reference / candidate).
@@ -89,16 +103,21 @@ def compare_latency(
     candidate.eval()
     z = torch.randn(batch, reference.z_dim, device=device)
     c = torch.zeros(batch, reference.c_dim, device=device) if reference.c_dim else None
+    if compiled:
+        run_reference, run_candidate = CompiledGenerator(reference), CompiledGenerator(candidate)
+        warmup = max(warmup, 1)  # The first call compiles.
+    else:
+        run_reference, run_candidate = _const_noise(reference), _const_noise(candidate)
 
     times: list[tuple[float, float]] = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         for i in range(warmup + rounds):
             if i % 2:
-                t_candidate = _forward_seconds(candidate, z, c)
-                t_reference = _forward_seconds(reference, z, c)
+                t_candidate = _forward_seconds(run_candidate, z, c)
+                t_reference = _forward_seconds(run_reference, z, c)
             else:
-                t_reference = _forward_seconds(reference, z, c)
-                t_candidate = _forward_seconds(candidate, z, c)
+                t_reference = _forward_seconds(run_reference, z, c)
+                t_candidate = _forward_seconds(run_candidate, z, c)
             if i >= warmup:
                 times.append((t_reference, t_candidate))
     reference.train(modes[0])
@@ -110,16 +129,20 @@ def compare_latency(
     }
 
 
-def speed_table(dense: Generator, pruned: Generator) -> dict[str, float]:
+def speed_table(dense: Generator, pruned: Generator, compiled: bool = False) -> dict[str, float]:
     """Latency of the pruned generator and its speed-up over the dense one, per setting.
 
-    Keys: ms_per_img_b{B}_{P} (pruned), dense_ms_per_img_b{B}_{P} (the dense network in the same
-    rounds) and speedup_b{B}_{P}, for every (B, P) in LATENCY_SETTINGS.
+    Keys: ms_per_img_{S} (pruned), dense_ms_per_img_{S} (the dense network in the same rounds)
+    and speedup_{S}, where S is b{B}_{P} for every (B, P) in LATENCY_SETTINGS and, with
+    `compiled`, also b{B}_{P}_compiled for every pair in COMPILED_LATENCY_SETTINGS.
     """
+    settings = [(batch, precision, False) for batch, precision in LATENCY_SETTINGS]
+    if compiled:
+        settings += [(batch, precision, True) for batch, precision in COMPILED_LATENCY_SETTINGS]
     row: dict[str, float] = {}
-    for batch, precision in LATENCY_SETTINGS:
-        timing = compare_latency(dense, pruned, batch, precision)
-        key = f"b{batch}_{precision}"
+    for batch, precision, through_compile in settings:
+        timing = compare_latency(dense, pruned, batch, precision, compiled=through_compile)
+        key = f"b{batch}_{precision}" + ("_compiled" if through_compile else "")
         row[f"ms_per_img_{key}"] = timing["candidate_ms"]
         row[f"dense_ms_per_img_{key}"] = timing["reference_ms"]
         row[f"speedup_{key}"] = timing["speedup"]
