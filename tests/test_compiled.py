@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from stylescope.checkpoint import save_network
+from stylescope.cli import main
 from stylescope.networks import CompiledGenerator, CompileUnavailable, Generator, compile_problem
+from stylescope.prune import evaluate
 from stylescope.prune.channels import prune_channels, score_channels, select_channels
-from stylescope.prune.evaluate import compare_latency
 
 pytestmark = pytest.mark.skipif(
     compile_problem("cpu") is not None, reason=str(compile_problem("cpu"))
@@ -60,18 +62,36 @@ def test_compiled_generator_follows_weight_edits_and_pruned_widths():
     torch.testing.assert_close(after, eager, atol=1e-4, rtol=1e-4)
 
 
-def test_compare_latency_of_compiled_networks():
+def test_speed_table_times_compiled_networks(monkeypatch):
+    monkeypatch.setattr(evaluate, "LATENCY_SETTINGS", ((2, "fp32"),))
+    monkeypatch.setattr(evaluate, "COMPILED_LATENCY_SETTINGS", ((2, "fp32"),))
     # Two copies of one network: the second compile finds the first one's kernels in the cache.
     G = _generator("faces32")
-    timing = compare_latency(G, G, batch=2, precision="fp32", rounds=3, warmup=1, compiled=True)
-    assert timing["reference_ms"] > 0 and timing["candidate_ms"] > 0 and timing["speedup"] > 0
+    row = evaluate.speed_table(G, G, compiled=True)
+    for key in ("b2_fp32", "b2_fp32_compiled"):
+        assert row[f"ms_per_img_{key}"] > 0 and row[f"dense_ms_per_img_{key}"] > 0
+        assert row[f"speedup_{key}"] > 0
 
 
-def test_a_missing_compiler_is_named(monkeypatch):
+def _without_compiler():
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "no-such-compiler++"))
-    assert "no-such-compiler++" in compile_problem("cpu")
-    with pytest.raises(CompileUnavailable, match="C\\+\\+ compiler"):
-        CompiledGenerator(_generator("faces32"))
+    return inductor_config.patch({"cpp.cxx": (None, "no-such-compiler++")})
+
+
+def test_a_missing_compiler_is_named():
+    with _without_compiler():
+        assert "no-such-compiler++" in compile_problem("cpu")
+        with pytest.raises(CompileUnavailable, match="C\\+\\+ compiler"):
+            CompiledGenerator(_generator("faces32"))
     assert "not supported" in compile_problem("meta")
+
+
+def test_prune_compiled_latency_fails_early_without_a_compiler(tmp_path, capsys):
+    save_network(tmp_path / "G.safetensors", _generator("faces32"))
+    argv = ["prune", "--network", str(tmp_path / "G.safetensors"), "--compiled-latency",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    with _without_compiler():
+        assert main(argv) == 2
+    assert "--compiled-latency" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
