@@ -72,7 +72,8 @@ class CompiledGenerator:
         G: the generator, used in the mode it is in (graphs are traced per train/eval mode). The
             compiled graph reads its current weights on every call.
         truncation_psi, truncation_cutoff: truncation toward w_avg, as in `Generator.forward`.
-        noise_mode: 'const' (default, deterministic images), 'random' or 'none'.
+        noise_mode: 'const' (default, deterministic images), 'random' or 'none'. Random noise is
+            drawn inside the compiled graph, so it does not repeat eager draws of the same seed.
 
     Call it as `img = compiled(z, c)` under the autocast state wanted: bf16 autocast gives a
     separately compiled bf16 graph.
