@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylescope.networks import NetworkConfig, get_config, list_configs
+from stylescope.networks import Generator, NetworkConfig, get_config, list_configs
 
 
 def tiny_config(name: str, resolution: int = 16, **overrides) -> NetworkConfig:
@@ -21,6 +21,16 @@ def tiny_config(name: str, resolution: int = 16, **overrides) -> NetworkConfig:
     )
     changes.update(overrides)
     return base.replace(**changes)
+
+
+def tiny_generator(name: str) -> Generator:
+    """A tiny generator of config `name` in eval mode, with non-trivial biases and noise
+    strengths (fresh ones are zero, which would hide mistakes in their handling)."""
+    G = Generator(tiny_config(name)).eval()
+    with torch.no_grad():
+        for p in G.synthesis.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return G
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import tiny_generator
 from stylescope.checkpoint import save_network
 from stylescope.cli import main
-from stylescope.networks import CompiledGenerator, CompileUnavailable, Generator, compile_problem
+from stylescope.networks import CompiledGenerator, CompileUnavailable, compile_problem
 from stylescope.prune import evaluate
 from stylescope.prune.channels import prune_channels, score_channels, select_channels
 
@@ -17,18 +17,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _generator(name: str) -> Generator:
-    torch.manual_seed(0)
-    G = Generator(tiny_config(name)).eval()
-    with torch.no_grad():
-        for p in G.synthesis.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return G
-
-
 @pytest.mark.parametrize("name", ["faces32", "faces32-sg1"])
 def test_compiled_images_equal_eager_ones(name):
-    G = _generator(name)
+    G = tiny_generator(name)
     z = torch.randn(3, G.z_dim)
     compiled = CompiledGenerator(G, truncation_psi=0.7)
     with torch.no_grad():
@@ -46,7 +37,7 @@ def test_compiled_images_equal_eager_ones(name):
 
 
 def test_compiled_generator_follows_weight_edits_and_pruned_widths():
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     P = prune_channels(G, select_channels(score_channels(G, "l1"), 0.5, min_channels=2))
     z = torch.randn(2, G.z_dim)
     compiled = CompiledGenerator(P)
@@ -66,7 +57,7 @@ def test_speed_table_times_compiled_networks(monkeypatch):
     monkeypatch.setattr(evaluate, "LATENCY_SETTINGS", ((2, "fp32"),))
     monkeypatch.setattr(evaluate, "COMPILED_LATENCY_SETTINGS", ((2, "fp32"),))
     # Two copies of one network: the second compile finds the first one's kernels in the cache.
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     row = evaluate.speed_table(G, G, compiled=True)
     for key in ("b2_fp32", "b2_fp32_compiled"):
         assert row[f"ms_per_img_{key}"] > 0 and row[f"dense_ms_per_img_{key}"] > 0
@@ -83,12 +74,12 @@ def test_a_missing_compiler_is_named():
     with _without_compiler():
         assert "no-such-compiler++" in compile_problem("cpu")
         with pytest.raises(CompileUnavailable, match="C\\+\\+ compiler"):
-            CompiledGenerator(_generator("faces32"))
+            CompiledGenerator(tiny_generator("faces32"))
     assert "not supported" in compile_problem("meta")
 
 
 def test_prune_compiled_latency_fails_early_without_a_compiler(tmp_path, capsys):
-    save_network(tmp_path / "G.safetensors", _generator("faces32"))
+    save_network(tmp_path / "G.safetensors", tiny_generator("faces32"))
     argv = ["prune", "--network", str(tmp_path / "G.safetensors"), "--compiled-latency",
             "--out", str(tmp_path / "out")]  # fmt: skip
     with _without_compiler():

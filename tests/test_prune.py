@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import tiny_generator
 from stylescope.checkpoint import CheckpointError, load_network, save_network
 from stylescope.cli import main
 from stylescope.metrics.probes import FaceProbe, save_probe
@@ -31,15 +31,6 @@ from stylescope.prune.spec import PruneSpec, SpecError, apply_spec, load_spec, s
 ARCHITECTURES = ["faces32", "faces32-sg1"]
 
 
-def _generator(name: str) -> Generator:
-    """A tiny generator with non-trivial biases and noise strengths."""
-    G = Generator(tiny_config(name)).eval()
-    with torch.no_grad():
-        for p in G.synthesis.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return G
-
-
 def _zero_dropped(G: Generator, keep: dict[str, list[int]]) -> Generator:
     """The dense generator with the dropped channels silenced instead of removed."""
     R = copy.deepcopy(G)
@@ -59,7 +50,7 @@ def _zero_dropped(G: Generator, keep: dict[str, list[int]]) -> Generator:
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_pruned_generator_equals_dense_with_silenced_channels(name):
-    G = _generator(name)
+    G = tiny_generator(name)
     keep = select_channels(score_channels(G, "style", num_samples=64), 0.5)
     P = prune_channels(G, keep)
     z = torch.randn(4, G.z_dim)
@@ -75,7 +66,7 @@ def test_pruned_generator_equals_dense_with_silenced_channels(name):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_keeping_every_channel_is_the_identity(name):
-    G = _generator(name)
+    G = tiny_generator(name)
     P = prune_channels(G, {g.name: list(range(g.channels)) for g in channel_groups(G)})
     z = torch.randn(3, G.z_dim)
     with torch.no_grad():
@@ -83,7 +74,7 @@ def test_keeping_every_channel_is_the_identity(name):
 
 
 def test_equalized_lr_gains_follow_the_smaller_fan_in():
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     keep = {"b8.conv0": list(range(0, 32, 4))}
     P = prune_channels(G, keep)
     dense, small = layer_at(G, "b8.conv1"), layer_at(P, "b8.conv1")
@@ -130,7 +121,7 @@ def test_keep_ratios_by_block_and_group():
 
 
 def test_compare_latency_times_both_networks_in_turn():
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     P = prune_channels(G, select_channels(score_channels(G, "l1"), 0.25, min_channels=1))
     G.train()
     timing = compare_latency(G, P, batch=2, precision="fp32", rounds=3, warmup=1)
@@ -148,7 +139,7 @@ def test_compare_latency_times_both_networks_in_turn():
 @pytest.mark.parametrize("name", ARCHITECTURES)
 @pytest.mark.parametrize("criterion", ["l1", "style", "content"])
 def test_a_silenced_channel_scores_lowest(name, criterion):
-    G = _generator(name)
+    G = tiny_generator(name)
     group = channel_groups(G)[3]  # b8.conv1 or b8.layer1.
     with torch.no_grad():
         for path in consumer_paths(group):
@@ -163,7 +154,7 @@ def test_a_silenced_channel_scores_lowest(name, criterion):
 
 
 def test_spec_round_trip_and_rejections(tmp_path):
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     keep = select_channels(score_channels(G, "l1"), 0.4)
     spec = PruneSpec.for_generator(G, keep, {"criterion": "l1"})
     save_spec(tmp_path / "spec.json", spec)
@@ -191,12 +182,12 @@ def test_spec_round_trip_and_rejections(tmp_path):
     with pytest.raises(SpecError, match="not a readable JSON"):
         load_spec(tmp_path / "broken.json")
     with pytest.raises(SpecError, match="is for a stylegan2"):
-        apply_spec(_generator("faces32-sg1"), loaded)
+        apply_spec(tiny_generator("faces32-sg1"), loaded)
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_pruned_networks_save_and_load(tmp_path, name):
-    G = _generator(name)
+    G = tiny_generator(name)
     P = prune_channels(G, select_channels(score_channels(G, "l1"), 0.3))
     save_network(tmp_path / "P.safetensors", P)
     Q = load_network(tmp_path / "P.safetensors")
@@ -207,7 +198,7 @@ def test_pruned_networks_save_and_load(tmp_path, name):
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
 def test_magnitude_pruning_reaches_the_sparsity(scope):
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     P = magnitude_prune(G, 0.7, scope)
     sparsity = weight_sparsity(P)
     assert sparsity["total"] == pytest.approx(0.7, abs=0.01)
@@ -223,7 +214,7 @@ def test_magnitude_pruning_reaches_the_sparsity(scope):
 
 def _distill_setup():
     torch.manual_seed(0)
-    teacher = _generator("faces32")
+    teacher = tiny_generator("faces32")
     student = prune_channels(teacher, select_channels(score_channels(teacher, "l1"), 0.5))
     probe = FaceProbe(16).eval()
     options = DistillOptions(kimg=0.064, batch=8, lr=0.01, state_kimg=0.016, precision="fp32")
@@ -281,7 +272,7 @@ def test_distillation_refuses_to_resume_a_different_run(tmp_path):
 
 
 def test_content_importance_on_a_frozen_generator():
-    G = _generator("faces32").requires_grad_(False)
+    G = tiny_generator("faces32").requires_grad_(False)
     with torch.no_grad():
         scores = score_channels(G, "content", probe=FaceProbe(16).eval(), num_samples=8)
     assert all(torch.isfinite(s).all() and (s > 0).any() for s in scores.values())
@@ -289,7 +280,7 @@ def test_content_importance_on_a_frozen_generator():
 
 @pytest.fixture
 def files(tmp_path):
-    G = _generator("faces32")
+    G = tiny_generator("faces32")
     save_network(tmp_path / "G.safetensors", G)
     save_probe(tmp_path / "probe.safetensors", FaceProbe(16).eval(), {"note": "untrained"})
     return tmp_path
