@@ -45,21 +45,27 @@ def _const_noise(G: Generator) -> Callable[[torch.Tensor, torch.Tensor | None], 
     return lambda z, c: G(z, c, noise_mode="const")
 
 
+def _latents(G: Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random z and, for a conditional G, all-zero labels c, on G's device."""
+    device = next(G.parameters()).device
+    z = torch.randn(batch, G.z_dim, device=device)
+    return z, torch.zeros(batch, G.c_dim, device=device) if G.c_dim else None
+
+
 @torch.no_grad()
 def generator_latency(
     G: Generator, batch: int = 32, precision: str = "fp32", repeats: int = 5, warmup: int = 2
 ) -> float:
     """Median seconds per image of G(z) with constant noise."""
-    device = next(G.parameters()).device
     was_training = G.training
     G.eval()
-    z = torch.randn(batch, G.z_dim, device=device)
-    c = torch.zeros(batch, G.c_dim, device=device) if G.c_dim else None
+    z, c = _latents(G, batch)
+    run = _const_noise(G)
     enabled = precision == "bf16"
     times = []
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled):
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=enabled):
         for i in range(warmup + repeats):
-            seconds = _forward_seconds(_const_noise(G), z, c)
+            seconds = _forward_seconds(run, z, c)
             if i >= warmup:
                 times.append(seconds)
     G.train(was_training)
@@ -97,20 +103,18 @@ def compare_latency(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     rounds = rounds or (40 if batch == 1 else 20)
-    device = next(reference.parameters()).device
-    modes = (reference.training, candidate.training)
-    reference.eval()
-    candidate.eval()
-    z = torch.randn(batch, reference.z_dim, device=device)
-    c = torch.zeros(batch, reference.c_dim, device=device) if reference.c_dim else None
     if compiled:
         run_reference, run_candidate = CompiledGenerator(reference), CompiledGenerator(candidate)
         warmup = max(warmup, 1)  # The first call compiles.
     else:
         run_reference, run_candidate = _const_noise(reference), _const_noise(candidate)
+    modes = (reference.training, candidate.training)
+    reference.eval()
+    candidate.eval()
+    z, c = _latents(reference, batch)
 
     times: list[tuple[float, float]] = []
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         for i in range(warmup + rounds):
             if i % 2:
                 t_candidate = _forward_seconds(run_candidate, z, c)
