@@ -71,7 +71,8 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
     steps, `load_state_dict`, EMA updates and device moves all make it stale. Writes through
     `param.data` bypass the version counter: call `forget_frozen(module)` after them.
     Nothing is kept while autograd records the sources, inside `torch.inference_mode` (whose
-    tensors could not be used by a later autograd pass) or inside `rebuilt_constants()`.
+    tensors could not be used by a later autograd pass), inside `rebuilt_constants()` or while
+    torch.compile traces.
 
     Args:
         module: owner of the kept value.
@@ -79,9 +80,12 @@ def frozen(module: nn.Module, key: Hashable, build: Callable[[], T], *sources: t
         build: computes the value from `sources`.
         sources: the tensors the value depends on.
     """
-    if torch.compiler.is_compiling():  # A compiled graph folds the constants itself.
-        return build()
-    if not _keep_constants or records_grad(*sources) or torch.is_inference_mode_enabled():
+    if (
+        torch.compiler.is_compiling()  # A compiled graph folds the constants itself.
+        or not _keep_constants
+        or records_grad(*sources)
+        or torch.is_inference_mode_enabled()  # Never reached while tracing: dynamo rejects it.
+    ):
         return build()
     try:
         stamp = tuple((t.data_ptr(), t._version) for t in sources)
