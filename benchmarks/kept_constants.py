@@ -6,8 +6,8 @@ that off, as training has it. Each round times one forward pass of every (networ
 pair in turn, in one process, so that the machine's drift hits all of them alike; the medians
 are reported in ms per image, with the pruned network's speed-up over the dense one.
 
-The pruned network is the shipped generator cut to 64/64/48/32 channels by L1 scores, the
-demo's widths (speed does not depend on which channels survive).
+The pruned network is the shipped generator cut to the demo's 64/64/48/32 channels, as
+`prune_speed.py` builds its "tiered" variant.
 
     python benchmarks/kept_constants.py [--network G.safetensors] [--batches 1,32]
                                         [--precisions fp32,bf16] [--rounds 30] [--threads 2]
@@ -24,15 +24,10 @@ import torch
 
 
 def main() -> None:
+    from prune_speed import pruned_variants
+
     from stylescope.checkpoint import load_generator
     from stylescope.networks.layers import rebuilt_constants
-    from stylescope.prune.channels import (
-        keep_ratios,
-        prune_channels,
-        score_channels,
-        select_channels,
-    )
-    from stylescope.prune.evaluate import generator_macs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default=None, help="dense generator (default: shipped)")
@@ -44,10 +39,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     dense = load_generator(args.network).eval()
-    scores = score_channels(dense, "l1")
-    ratios = keep_ratios(list(scores), 0.25, {"b4": 0.5, "b8": 0.5, "b16": 0.375})
-    pruned = prune_channels(dense, select_channels(scores, ratios, 4, 16)).eval()
-    mac_cut = generator_macs(dense) / generator_macs(pruned)
+    ((pruned, mac_cut),) = pruned_variants(dense, ["tiered"]).values()
     print(f"{args.threads} threads; pruned to {mac_cut:.2f}x fewer MACs; median ms/img over "
           f"{args.rounds} rounds")  # fmt: skip
 

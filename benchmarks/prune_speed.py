@@ -26,12 +26,36 @@ import time
 import torch
 import torch.nn.functional as F
 
-# name -> (uniform keep, per-block overrides, channel multiple)
+# name -> (uniform keep, per-block overrides, channel multiple). "tiered" is the demo's cut
+# (`stylescope.commands.demo.PRUNE_KEEP_AT`).
 VARIANTS = {
     "keep0.3 exact (38 ch)": (0.3, {}, 1),
     "keep0.25 (32 ch)": (0.25, {}, 16),
     "tiered (64/64/48/32 ch)": (0.25, {"b4": 0.5, "b8": 0.5, "b16": 0.375}, 16),
 }
+
+
+def pruned_variants(dense, wanted: list[str]) -> dict[str, tuple[object, float]]:
+    """name -> (pruned generator, MAC cut) for every variant whose name contains one of `wanted`
+    (all when empty), pruned by L1 scores: speed does not depend on which channels survive."""
+    from stylescope.prune.channels import (
+        keep_ratios,
+        prune_channels,
+        score_channels,
+        select_channels,
+    )
+    from stylescope.prune.evaluate import generator_macs
+
+    scores = score_channels(dense, "l1")
+    dense_macs = generator_macs(dense)
+    variants = {}
+    for name, (keep, overrides, multiple) in VARIANTS.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
+        ratios = keep_ratios(list(scores), keep, overrides)
+        pruned = prune_channels(dense, select_channels(scores, ratios, 4, multiple)).eval()
+        variants[name] = (pruned, dense_macs / generator_macs(pruned))
+    return variants
 
 
 def conv_sweep(widths: list[int], rounds: int = 15) -> list[dict]:
@@ -58,13 +82,7 @@ def conv_sweep(widths: list[int], rounds: int = 15) -> list[dict]:
 
 def main() -> None:
     from stylescope.checkpoint import load_generator
-    from stylescope.prune.channels import (
-        keep_ratios,
-        prune_channels,
-        score_channels,
-        select_channels,
-    )
-    from stylescope.prune.evaluate import compare_latency, generator_macs
+    from stylescope.prune.evaluate import compare_latency
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default=None, help="dense generator (default: shipped)")
@@ -88,16 +106,7 @@ def main() -> None:
                   f"{row['gmac_per_s']:6.1f} GMAC/s")  # fmt: skip
 
     dense = load_generator(args.network).eval()
-    scores = score_channels(dense, "l1")
-    dense_macs = generator_macs(dense)
-    variants = {}
-    wanted = [v for v in args.variants.split(",") if v]
-    for name, (keep, overrides, multiple) in VARIANTS.items():
-        if wanted and not any(w in name for w in wanted):
-            continue
-        ratios = keep_ratios(list(scores), keep, overrides)
-        pruned = prune_channels(dense, select_channels(scores, ratios, 4, multiple)).eval()
-        variants[name] = (pruned, dense_macs / generator_macs(pruned))
+    variants = pruned_variants(dense, [v for v in args.variants.split(",") if v])
 
     default_threads = torch.get_num_threads()
     for threads in [int(t) for t in args.threads.split(",")]:
